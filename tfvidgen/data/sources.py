@@ -1,0 +1,151 @@
+"""The contract every video source implements, and its errors.
+
+A source is a finite, indexable collection of videos stored at the
+source's own frame size. It knows each video's length and label without
+decoding pixels, and decodes only the frames asked for, so that S_T and S_1
+sampling (tfvidgen.data.sampling) never decode a whole long video to use 16
+frames of it. Images are videos of one frame.
+"""
+from __future__ import annotations
+
+import abc
+import logging
+import threading
+
+import numpy as np
+
+
+class DatasetMissingError(FileNotFoundError):
+    """Raised when a dataset's files are not where the flags point.
+
+    The message always says what to download, where to put it and which
+    flag points at it.
+    """
+
+
+class CorruptVideoError(ValueError):
+    """Raised by VideoSource.read when a file cannot be decoded."""
+
+
+class VideoSource(abc.ABC):
+    """A finite collection of labelled videos (uint8 RGB frames).
+
+    Subclasses set ``name``, ``class_names`` (possibly empty) and
+    ``frame_shape`` (H, W, 3), and implement ``__len__``, ``num_frames``,
+    ``label`` and ``_read``.
+    """
+
+    name: str = "source"
+    class_names: tuple[str, ...] = ()
+    frame_shape: tuple[int, int, int] = (64, 64, 3)
+
+    def __init__(self):
+        self._skipped: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Number of videos."""
+
+    @abc.abstractmethod
+    def num_frames(self, index: int) -> int:
+        """Length of video ``index`` in frames, without decoding pixels."""
+
+    def label(self, index: int) -> int:
+        """Class index of video ``index`` (into class_names), or -1."""
+        del index
+        return -1
+
+    def identity(self, index: int) -> int:
+        """Content identity (e.g. subject) of video ``index``, or -1."""
+        del index
+        return -1
+
+    @abc.abstractmethod
+    def _read(self, index: int, frame_indices: np.ndarray) -> np.ndarray:
+        """Decodes the given frames of video ``index`` as uint8 [len, H, W, 3]."""
+
+    def read(self, index: int, frame_indices=None) -> np.ndarray:
+        """Frames ``frame_indices`` (all when None) of video ``index``.
+
+        Returns:
+          uint8 array [len(frame_indices), H, W, 3] at ``frame_shape``.
+        Raises:
+          CorruptVideoError: the file cannot be decoded; the index is also
+            recorded in ``skipped`` so that it can be reported.
+        """
+        if frame_indices is None:
+            frame_indices = np.arange(self.num_frames(index))
+        frame_indices = np.asarray(frame_indices, dtype=np.int64)
+        try:
+            frames = self._read(int(index), frame_indices)
+        except CorruptVideoError as e:
+            self._record_skip(index, str(e))
+            raise
+        except (OSError, ValueError, SyntaxError) as e:  # PIL/imageio decode errors
+            self._record_skip(index, f"{type(e).__name__}: {e}")
+            raise CorruptVideoError(f"{self.describe(index)}: {e}") from e
+        if frames.dtype != np.uint8 or frames.shape[1:] != tuple(self.frame_shape):
+            raise CorruptVideoError(
+                f"{self.describe(index)}: decoded to {frames.dtype}{frames.shape}, "
+                f"expected uint8 [n, {', '.join(map(str, self.frame_shape))}]")
+        return frames
+
+    def describe(self, index: int) -> str:
+        """A human-readable name for video ``index`` (its path for files)."""
+        return f"{self.name}[{index}]"
+
+    def lengths(self) -> np.ndarray:
+        """Lengths of all videos (int64 [len(self)])."""
+        return np.array([self.num_frames(i) for i in range(len(self))], np.int64)
+
+    def labels(self) -> np.ndarray:
+        return np.array([self.label(i) for i in range(len(self))], np.int64)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    # Corrupt-file bookkeeping -------------------------------------------------
+    def _record_skip(self, index: int, reason: str) -> None:
+        with self._lock:
+            if index not in self._skipped:
+                self._skipped[index] = reason
+                logging.warning("Skipping unreadable video %s: %s",
+                                self.describe(index), reason)
+
+    @property
+    def skipped(self) -> dict[int, str]:
+        """Indices of videos that failed to decode, with the reason."""
+        with self._lock:
+            return dict(self._skipped)
+
+
+class SubsetSource(VideoSource):
+    """A view of some videos of another source (splits, mixed training)."""
+
+    def __init__(self, base: VideoSource, indices):
+        super().__init__()
+        self.base = base
+        self.indices = np.asarray(indices, np.int64)
+        self.name = base.name
+        self.class_names = base.class_names
+        self.frame_shape = base.frame_shape
+
+    def __len__(self):
+        return len(self.indices)
+
+    def num_frames(self, index):
+        return self.base.num_frames(int(self.indices[index]))
+
+    def label(self, index):
+        return self.base.label(int(self.indices[index]))
+
+    def identity(self, index):
+        return self.base.identity(int(self.indices[index]))
+
+    def describe(self, index):
+        return self.base.describe(int(self.indices[index]))
+
+    def _read(self, index, frame_indices):
+        return self.base.read(int(self.indices[index]), frame_indices)
