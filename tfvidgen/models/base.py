@@ -1,0 +1,220 @@
+"""The Task contract: what a method provides to the one trainer and exporter.
+
+A Task (one per method, registered by name in ``tfvidgen.registry``) owns
+its networks and optimizers, the updates of one training iteration
+(``train_step``), sampling, what to show in TensorBoard, the items to
+checkpoint and its serving signatures. The trainer (``tfvidgen.train.loop``)
+owns everything else and never branches on a method's name.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import os
+from typing import Callable, Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class DataRequirements:
+    """What each element of a training batch must hold.
+
+    Attributes:
+      clip_length: frames per real clip (S_T) under key "video"; 0 for none.
+      every_nth: temporal stride of the clips.
+      images_per_video: real frames (S_1) per batch element under key
+        "image", so that the image batch is batch_size * images_per_video.
+    """
+    clip_length: int = 16
+    every_nth: int = 1
+    images_per_video: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """Facts about the training data a Task may use."""
+    image_size: int = 64
+    channels: int = 3
+    class_names: tuple = ()
+    length_probs: tuple = ()  # P(length = i), i = 0..len-1: MoCoGAN's kappa
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+class StatelessNoise:
+    """Reproducible noise from an integer seed (sampling and serving).
+
+    Has the ``normal`` / ``uniform`` methods of ``tf.random.Generator`` so
+    that latent-sampling code takes either: the trainer's checkpointed
+    generator during training, this for ``same seed -> same video``.
+    """
+
+    def __init__(self, seed):
+        seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+        if seed.shape.rank == 0:
+            seed = tf.stack([seed, tf.constant(0x5EED, tf.int64)])
+        self._seed = seed
+
+    def _next(self):
+        seeds = tf.random.experimental.stateless_split(self._seed, num=2)
+        self._seed = seeds[0]
+        return seeds[1]
+
+    def normal(self, shape, mean=0.0, stddev=1.0, dtype=tf.float32):
+        return tf.random.stateless_normal(shape, self._next(), mean=mean, stddev=stddev,
+                                          dtype=dtype)
+
+    def uniform(self, shape, minval=0, maxval=None, dtype=tf.float32):
+        return tf.random.stateless_uniform(shape, self._next(), minval=minval, maxval=maxval,
+                                           dtype=dtype)
+
+
+def to_uint8(videos):
+    """[-1, 1] floats -> uint8 with rounding, as the exports return."""
+    return tf.cast(tf.round(tf.clip_by_value((videos + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
+
+
+def apply_gradients(optimizer, tape, loss, variables, l2_weight_decay=0.0):
+    """Gradient step with PyTorch-style (coupled) L2 weight decay.
+
+    MoCoGAN passes ``weight_decay=1e-5`` to ``torch.optim.Adam``, which adds
+    ``wd * w`` to the gradient before the Adam moments; Keras' own
+    ``weight_decay`` is the decoupled AdamW rule, so it is added here.
+    """
+    grads = tape.gradient(loss, variables)
+    if l2_weight_decay:
+        grads = [g + l2_weight_decay * v if g is not None else None
+                 for g, v in zip(grads, variables)]
+    optimizer.apply_gradients(zip(grads, variables))
+
+
+def build_by_calling(model, input_shape):
+    """Creates a subclassed model's variables by calling it once on zeros."""
+    model(tf.zeros([1] + list(input_shape)), training=False)
+
+
+def average(per_example, global_batch_size):
+    """Per-replica share of the global mean (summed across replicas by the trainer)."""
+    return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+
+
+def latest_checkpoint(path: str) -> str:
+    """A checkpoint prefix from a run directory, checkpoint folder or prefix."""
+    for folder in (os.path.join(path, "checkpoints"), path):
+        if tf.io.gfile.isdir(folder):
+            found = tf.train.latest_checkpoint(folder)
+            if found:
+                return found
+    if tf.io.gfile.exists(path + ".index"):
+        return path
+    raise FileNotFoundError(
+        f"No checkpoint found at {path!r}: pass a run directory (--model_dir of a "
+        "finished or running training), its checkpoints/ folder or a checkpoint prefix.")
+
+
+def restore_networks(path: str, **networks) -> str:
+    """Restores some networks (by checkpoint key) from another run's checkpoint.
+
+    Used for pre-training in both directions: the ``image_generator`` of an
+    image-only GAN into RJGAN, or RJGAN's into the image GAN.
+    """
+    prefix = latest_checkpoint(path)
+    status = tf.train.Checkpoint(**networks).read(prefix)
+    status.expect_partial().assert_existing_objects_matched()
+    return prefix
+
+
+class Task(abc.ABC):
+    """Base class of every method. See the module docstring."""
+
+    def __init__(self, config, data_spec: DataSpec):
+        self.config = config
+        self.data_spec = data_spec
+
+    # Data -------------------------------------------------------------------
+    @abc.abstractmethod
+    def data_requirements(self) -> DataRequirements:
+        """What the trainer's pipeline must put in each batch element."""
+
+    # Networks and optimizers -------------------------------------------------
+    @abc.abstractmethod
+    def build(self) -> None:
+        """Creates and builds networks and optimizers (inside strategy.scope())."""
+
+    @abc.abstractmethod
+    def networks(self) -> Dict[str, keras.Model]:
+        """Networks by checkpoint key (e.g. image_generator, video_discriminator)."""
+
+    @abc.abstractmethod
+    def optimizers(self) -> Dict[str, keras.optimizers.Optimizer]:
+        """Optimizers by name; their learning rates are logged."""
+
+    def checkpoint_items(self) -> Dict[str, object]:
+        """Everything trainable state needs besides step and RNG."""
+        items = dict(self.networks())
+        items.update({f"{k}_optimizer": v for k, v in self.optimizers().items()})
+        return items
+
+    def warm_start(self) -> Optional[str]:
+        """Initialises networks from another run before step 0 (pre-training).
+
+        Returns a description of what was loaded, or None.
+        """
+        return None
+
+    # Training -----------------------------------------------------------------
+    @abc.abstractmethod
+    def train_step(self, batch, step, rng: tf.random.Generator,
+                   global_batch_size: int) -> Dict[str, tf.Tensor]:
+        """All updates of one iteration on one replica.
+
+        Returns scalars already divided by the global batch size
+        (``average``) so that their sum over replicas is the global mean.
+        """
+
+    # Sampling -----------------------------------------------------------------
+    @abc.abstractmethod
+    def sample(self, noise, num_videos, num_frames) -> tf.Tensor:
+        """Videos [N, T, H, W, C] in [-1, 1] (inference mode)."""
+
+    def sample_summaries(self, noise) -> Dict[str, tf.Tensor]:
+        """Named videos [N, T, H, W, C] or images [N, H, W, C] in [-1, 1] for TensorBoard."""
+        return {"samples": self.sample(noise, 8, self.default_num_frames)}
+
+    @property
+    def default_num_frames(self) -> int:
+        return max(self.data_requirements().clip_length, 1)
+
+    # Serving ------------------------------------------------------------------
+    def serving_signatures(self) -> Dict[str, Callable]:
+        """tf.functions with input signatures, by signature name.
+
+        ``serving_default`` takes a seed (int64) and a count (int32) and
+        returns uint8 videos [N, T, H, W, 3]; subclasses add their own.
+        """
+        task = self
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int64, name="seed"),
+                                      tf.TensorSpec([], tf.int32, name="num_videos")])
+        def serving_default(seed, num_videos):
+            videos = task.sample(StatelessNoise(seed), num_videos, task.default_num_frames)
+            return {"video": to_uint8(videos)}
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int64, name="seed"),
+                                      tf.TensorSpec([], tf.int32, name="num_videos"),
+                                      tf.TensorSpec([], tf.int32, name="num_frames")])
+        def sample_frames(seed, num_videos, num_frames):
+            videos = task.sample(StatelessNoise(seed), num_videos, num_frames)
+            return {"video": to_uint8(videos)}
+
+        return {"serving_default": serving_default, "sample_frames": sample_frames}
+
+
+def numpy_videos(videos) -> np.ndarray:
+    """uint8 numpy [N, T, H, W, C] from a float [-1, 1] tensor."""
+    return to_uint8(videos).numpy()

@@ -1,0 +1,1 @@
+"""Reusable Keras layers and blocks shared by several methods."""
