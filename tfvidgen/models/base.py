@@ -154,6 +154,10 @@ class Task(abc.ABC):
     def optimizers(self) -> Dict[str, keras.optimizers.Optimizer]:
         """Optimizers by name; their learning rates are logged."""
 
+    def exported_networks(self) -> Dict[str, keras.Model]:
+        """Networks the serving signatures use (default: all)."""
+        return self.networks()
+
     def checkpoint_items(self) -> Dict[str, object]:
         """Everything trainable state needs besides step and RNG."""
         items = dict(self.networks())

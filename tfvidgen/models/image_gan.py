@@ -37,6 +37,9 @@ class ImageGAN(base.Task):
         return {"image_generator": self.image_generator,
                 "image_discriminator": self.image_discriminator}
 
+    def exported_networks(self):
+        return {"image_generator": self.image_generator}
+
     def optimizers(self):
         return {"generator": self.generator_optimizer,
                 "image_discriminator": self.image_discriminator_optimizer}

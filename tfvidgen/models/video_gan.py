@@ -119,6 +119,9 @@ class VideoGANTask(base.Task):
         nets.update(self.latent_networks)
         return nets
 
+    def exported_networks(self):
+        return {k: v for k, v in self.networks().items() if "discriminator" not in k}
+
     def optimizers(self):
         return {"generator": self.generator_optimizer,
                 "image_discriminator": self.image_discriminator_optimizer,

@@ -1,0 +1,1 @@
+"""Entry points behind bin/ (thin: parse flags, call the library)."""

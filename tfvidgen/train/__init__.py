@@ -1,0 +1,1 @@
+"""The one trainer: strategy, loop, checkpoints, summaries, progress."""

@@ -1,0 +1,178 @@
+"""The one training loop, for every Task.
+
+It owns the strategy scope, the distributed dataset, tf.function (and
+optional XLA) compilation, checkpoints and resume, summaries at their
+cadences, the progress bar and SIGINT/SIGTERM handling. Everything
+method-specific is behind the ``Task`` contract (tfvidgen.models.base): the
+loop has no branch on a model's name.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfvidgen.data import pipeline
+from tfvidgen.models.base import StatelessNoise, Task
+from tfvidgen.train import checkpoints, progress, summaries
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model_dir: str
+    max_steps: int = 1000
+    batch_size: int = 16          # global batch (videos, or images for image-only tasks)
+    seed: int = 0
+    jit_compile: bool = False
+    summary_every: int = 10       # scalars
+    sample_every: int = 200       # GIFs and grids
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    num_samples: int = 16         # videos in samples.gif at the end
+
+
+class Trainer:
+    """Trains a Task under a tf.distribute strategy."""
+
+    def __init__(self, task: Task, data: pipeline.TrainingData, config: TrainConfig,
+                 strategy: tf.distribute.Strategy):
+        self.task, self.data, self.config, self.strategy = task, data, config, strategy
+        self.stop_requested = False
+        os.makedirs(config.model_dir, exist_ok=True)
+        with strategy.scope():
+            task.build()
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.rng = tf.random.Generator.from_seed(config.seed)
+        self.checkpoints = checkpoints.Checkpoints(
+            config.model_dir, config.keep_checkpoints, step=self.step, rng=self.rng,
+            **task.checkpoint_items())
+        self.resumed_from = self.checkpoints.restore_latest()
+        if self.resumed_from:
+            logging.info("Resuming %s at step %d", self.resumed_from, self.current_step)
+        else:
+            loaded = task.warm_start()
+            if loaded:
+                logging.info("Initialised %s", loaded)
+        self.writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
+        self._train_step = self._make_train_step()
+
+    # -------------------------------------------------------------------------
+    def _make_train_step(self):
+        task, strategy, step, rng = self.task, self.strategy, self.step, self.rng
+        global_batch = self.config.batch_size
+
+        def distributed_step(batch):
+            per_replica = strategy.run(
+                lambda b, s: task.train_step(b, s, rng, global_batch),
+                args=(batch, step.read_value()))
+            metrics = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                       for k, v in per_replica.items()}
+            step.assign_add(1)
+            return metrics
+
+        return tf.function(distributed_step, jit_compile=self.config.jit_compile or None)
+
+    def dataset(self, start_step: int):
+        req = self.task.data_requirements()
+        ds = pipeline.make_dataset(
+            self.data, clip_length=req.clip_length, every_nth=req.every_nth,
+            images_per_video=req.images_per_video, batch_size=self.config.batch_size,
+            frame_shape=self.frame_shape, seed=self.config.seed, start_step=start_step)
+        return self.strategy.experimental_distribute_dataset(ds)
+
+    @property
+    def current_step(self) -> int:
+        return int(self.step.numpy())
+
+    @property
+    def frame_shape(self):
+        spec = self.task.data_spec
+        return (spec.image_size, spec.image_size, spec.channels)
+
+    def _request_stop(self, signum, frame):
+        del frame
+        if self.stop_requested:  # second signal: stop now
+            raise KeyboardInterrupt
+        logging.warning("Signal %d: saving a checkpoint and stopping after this step.", signum)
+        self.stop_requested = True
+
+    # -------------------------------------------------------------------------
+    def train(self, max_steps: int | None = None) -> dict:
+        """Runs until ``max_steps`` (total, counting resumed steps) or a signal.
+
+        Returns the last metrics (floats).
+        """
+        cfg = self.config
+        max_steps = cfg.max_steps if max_steps is None else max_steps
+        start = self.current_step
+        handlers = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                handlers[sig] = signal.signal(sig, self._request_stop)
+            except ValueError:  # not the main thread
+                pass
+        bar = progress.Progress(max_steps, start)
+        metrics, last_time, last_step = {}, time.monotonic(), start
+        try:
+            iterator = iter(self.dataset(start))
+            while self.current_step < max_steps and not self.stop_requested:
+                metrics = self._train_step(next(iterator))
+                step = self.current_step
+                metrics = {k: float(v) for k, v in metrics.items()}
+                if not all(np.isfinite(v) for v in metrics.values()):
+                    raise FloatingPointError(f"non-finite loss at step {step}: {metrics}")
+                bar.update(step, metrics)
+                if step % cfg.summary_every == 0 or step == max_steps:
+                    now = time.monotonic()
+                    rate = (step - last_step) / max(now - last_time, 1e-9)
+                    last_time, last_step = now, step
+                    self.write_scalars(step, metrics, rate)
+                if step % cfg.sample_every == 0:
+                    self.write_samples(step)
+                if step % cfg.checkpoint_every == 0 and step < max_steps:
+                    self.checkpoints.save(step)
+        finally:
+            bar.close()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            if self.current_step > start:
+                self.checkpoints.save(self.current_step)
+            skipped = pipeline.report_skipped(self.data)
+            if skipped:
+                logging.warning("%d unreadable files were skipped (listed above).", skipped)
+            self.writer.flush()
+        return metrics
+
+    # -------------------------------------------------------------------------
+    def write_scalars(self, step: int, metrics: dict, steps_per_s: float) -> None:
+        with self.writer.as_default(step=step):
+            for name, value in metrics.items():
+                group = "discriminator_output" if name.endswith(("_real", "_fake")) else "loss"
+                tf.summary.scalar(f"{group}/{name}", value)
+            for name, optimizer in self.task.optimizers().items():
+                lr = optimizer.learning_rate
+                lr = getattr(lr, "value", lr)  # Keras variable -> tf variable (maybe mirrored)
+                tf.summary.scalar(f"learning_rate/{name}",
+                                  float(tf.convert_to_tensor(lr() if callable(lr) else lr)))
+            tf.summary.scalar("speed/steps_per_s", steps_per_s)
+            tf.summary.scalar("speed/examples_per_s", steps_per_s * self.config.batch_size)
+
+    def write_samples(self, step: int) -> None:
+        """GIF and grid summaries from a fixed seed, so that runs show the same latents."""
+        named = self.task.sample_summaries(StatelessNoise(self.config.seed))
+        with self.writer.as_default(step=step):
+            summaries.video_summaries({k: v.numpy() for k, v in named.items()}, step)
+
+    def write_sample_files(self, path: str | None = None, num: int | None = None) -> str:
+        """samples.gif in the run directory (a grid of generated videos)."""
+        path = path or os.path.join(self.config.model_dir, "samples.gif")
+        num = num or self.config.num_samples
+        videos = self.task.sample(StatelessNoise(self.config.seed), num,
+                                  self.task.default_num_frames)
+        summaries.write_gif(path, videos.numpy())
+        return path
