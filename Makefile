@@ -1,0 +1,31 @@
+# The two commands of the README. Each creates .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.tfvidgen-installed
+PYTEST_ARGS ?=
+
+.PHONY: quickstart test install benchmark clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Trains RJGAN on the built-in synthetic_expressions dataset into
+# runs/quickstart, writes runs/quickstart/samples.gif and exports a
+# SavedModel to runs/quickstart/export/rjgan/<step>/. Re-running resumes.
+quickstart: $(STAMP)
+	$(PY) bin/train --flagfile=configs/quickstart.cfg --model_dir=runs/quickstart --export_after_training
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+benchmark: $(STAMP)
+	$(PY) bin/benchmark --model=mocogan --preset=reference
+
+clean:
+	rm -rf runs .pytest_cache
