@@ -149,3 +149,32 @@ class SubsetSource(VideoSource):
 
     def _read(self, index, frame_indices):
         return self.base.read(int(self.indices[index]), frame_indices)
+
+
+class ArraySource(VideoSource):
+    """Videos held in memory: a list of uint8 arrays [T, H, W, 3] and labels.
+
+    For notebooks, tests, and data already decoded by other tools.
+    """
+
+    def __init__(self, videos, labels=None, class_names=(), name="arrays"):
+        super().__init__()
+        self.videos = [np.asarray(v, np.uint8) for v in videos]
+        if not self.videos:
+            raise ValueError("ArraySource needs at least one video")
+        self.labels_ = list(labels) if labels is not None else [-1] * len(self.videos)
+        self.class_names = tuple(class_names)
+        self.frame_shape = tuple(self.videos[0].shape[1:])
+        self.name = name
+
+    def __len__(self):
+        return len(self.videos)
+
+    def num_frames(self, index):
+        return int(self.videos[index].shape[0])
+
+    def label(self, index):
+        return int(self.labels_[index])
+
+    def _read(self, index, frame_indices):
+        return self.videos[index][frame_indices]

@@ -66,7 +66,7 @@ class ImageGenerator(keras.Model):
 
 
 class PatchImageDiscriminator(keras.Model):
-    """D_I: frames [N, S, S, C] -> patch logits [N, S/16, S/16, 1]."""
+    """D_I: frames [N, S, S, C] -> a 4x4 map of patch logits [N, 4, 4, 1]."""
 
     def __init__(self, image_size=64, ndf=64, name="image_discriminator", **kwargs):
         super().__init__(name=name, **kwargs)
