@@ -13,11 +13,22 @@ from tfvidgen.train.strategies import split_cpu  # noqa: E402
 split_cpu(2)
 
 
+_STRATEGIES = {}
+
+
 @pytest.fixture
 def cpu_strategy():
-    """Factory: MirroredStrategy over n logical CPUs (1 or 2)."""
+    """Factory: MirroredStrategy over n logical CPUs (1 or 2).
+
+    One strategy per replica count for the whole session: collective ops of
+    separate MirroredStrategy objects in one process can reuse instance keys
+    and abort with "Shape mismatch in the collective instance" (seen with
+    TF 2.21 when a second model trains after a first).
+    """
     def make(n):
-        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
+        if n not in _STRATEGIES:
+            _STRATEGIES[n] = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
+        return _STRATEGIES[n]
     return make
 
 

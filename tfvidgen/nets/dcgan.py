@@ -28,6 +28,30 @@ import keras
 from keras import layers
 
 
+class Stack(keras.layers.Layer):
+    """Layers applied in order, each tracked as an attribute (layer_0, layer_1, ...).
+
+    Keras 3 does not expose layers held in a plain Python list to
+    ``tf.train.Checkpoint``: their weights (BatchNorm statistics included)
+    would silently be left out of checkpoints. Attributes are tracked.
+    """
+
+    def __init__(self, stack_layers, **kwargs):
+        super().__init__(**kwargs)
+        self.num_layers = len(stack_layers)
+        for i, layer in enumerate(stack_layers):
+            setattr(self, f"layer_{i}", layer)
+
+    @property
+    def stack(self):
+        return [getattr(self, f"layer_{i}") for i in range(self.num_layers)]
+
+    def call(self, x, training=False):
+        for layer in self.stack:
+            x = layer(x, training=training) if isinstance(layer, layers.BatchNormalization) else layer(x)
+        return x
+
+
 def _num_blocks(image_size: int) -> int:
     blocks = math.log2(image_size) - 2
     if image_size < 16 or blocks != int(blocks):
@@ -48,21 +72,19 @@ class ImageGenerator(keras.Model):
         self.image_size = image_size
         n = _num_blocks(image_size)
         width = ngf * 2 ** (n - 1)
-        self.body = [layers.Reshape((1, 1, -1)),
-                     layers.Conv2DTranspose(width, 4, strides=1, padding="valid", use_bias=False),
-                     batch_norm(), layers.ReLU()]
+        body = [layers.Reshape((1, 1, -1)),
+                layers.Conv2DTranspose(width, 4, strides=1, padding="valid", use_bias=False),
+                batch_norm(), layers.ReLU()]
         for _ in range(n - 1):
             width //= 2
-            self.body += [layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False),
-                          batch_norm(), layers.ReLU()]
-        self.body += [layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False),
-                      layers.Activation("tanh")]
+            body += [layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False),
+                     batch_norm(), layers.ReLU()]
+        body += [layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False),
+                 layers.Activation("tanh")]
+        self.body = Stack(body, name="body")
 
     def call(self, z, training=False):
-        x = z
-        for layer in self.body:
-            x = layer(x, training=training) if isinstance(layer, layers.BatchNormalization) else layer(x)
-        return x
+        return self.body(z, training=training)
 
 
 class PatchImageDiscriminator(keras.Model):
@@ -71,20 +93,19 @@ class PatchImageDiscriminator(keras.Model):
     def __init__(self, image_size=64, ndf=64, name="image_discriminator", **kwargs):
         super().__init__(name=name, **kwargs)
         n = _num_blocks(image_size)
-        self.body = []
+        body = []
         width = ndf
         for i in range(n - 1):
-            self.body.append(layers.Conv2D(width, 4, strides=2, padding="same", use_bias=False))
+            body.append(layers.Conv2D(width, 4, strides=2, padding="same", use_bias=False))
             if i > 0:
-                self.body.append(batch_norm())
-            self.body.append(layers.LeakyReLU(0.2))
+                body.append(batch_norm())
+            body.append(layers.LeakyReLU(0.2))
             width *= 2
-        self.body.append(layers.Conv2D(1, 4, strides=2, padding="same", use_bias=False))
+        body.append(layers.Conv2D(1, 4, strides=2, padding="same", use_bias=False))
+        self.body = Stack(body, name="body")
 
     def call(self, x, training=False):
-        for layer in self.body:
-            x = layer(x, training=training) if isinstance(layer, layers.BatchNormalization) else layer(x)
-        return x
+        return self.body(x, training=training)
 
 
 class VideoDiscriminator(keras.Model):
@@ -103,21 +124,20 @@ class VideoDiscriminator(keras.Model):
         self.num_categories = num_categories
         n = _num_blocks(image_size)
         self.num_blocks = n
-        self.body = []
+        body = []
         width = ndf
         for i in range(n):
-            self.body += [layers.ZeroPadding3D((0, 1, 1)),
-                          layers.Conv3D(width, 4, strides=(1, 2, 2), padding="valid", use_bias=False)]
+            body += [layers.ZeroPadding3D((0, 1, 1)),
+                     layers.Conv3D(width, 4, strides=(1, 2, 2), padding="valid", use_bias=False)]
             if i > 0:
-                self.body.append(batch_norm())
-            self.body.append(layers.LeakyReLU(0.2))
+                body.append(batch_norm())
+            body.append(layers.LeakyReLU(0.2))
             width = min(width * 2, ndf * 8)
-        self.body.append(layers.Conv3D(1 + num_categories, 4, padding="valid", use_bias=False))
+        body.append(layers.Conv3D(1 + num_categories, 4, padding="valid", use_bias=False))
+        self.body = Stack(body, name="body")
 
     def min_frames(self) -> int:
         return 3 * self.num_blocks + 4
 
     def call(self, x, training=False):
-        for layer in self.body:
-            x = layer(x, training=training) if isinstance(layer, layers.BatchNormalization) else layer(x)
-        return x
+        return self.body(x, training=training)

@@ -14,6 +14,7 @@ import os
 import signal
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -44,6 +45,8 @@ class Trainer:
         self.task, self.data, self.config, self.strategy = task, data, config, strategy
         self.stop_requested = False
         os.makedirs(config.model_dir, exist_ok=True)
+        # Same seed -> same initial weights (Keras initialisers draw from its global seed).
+        keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             task.build()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")

@@ -1,0 +1,51 @@
+"""Tiny experiments shared by the model, trainer and export tests."""
+import dataclasses
+
+import keras
+import numpy as np
+
+from conftest import make_videos
+from tfvidgen import registry
+from tfvidgen.data import pipeline, sampling
+from tfvidgen.data.sources import ArraySource
+from tfvidgen.models.base import DataSpec
+from tfvidgen.models.config import GANConfig
+from tfvidgen.train.loop import TrainConfig, Trainer
+import tfvidgen.models  # noqa: F401
+
+SIZE = 16
+
+
+def tiny_config(**overrides) -> GANConfig:
+    values = dict(ngf=4, ndf=4, content_dim=6, motion_dim=3, latent_dim=8, noise_dim=3,
+                  residual_hidden=8, clip_length=10, batch_size=2, image_batch_size=4)
+    values.update(overrides)
+    return GANConfig(**values)
+
+
+def tiny_data(num_videos=6, frames=12):
+    videos, labels = make_videos(num_videos, frames, SIZE)
+    source = ArraySource(videos, labels, class_names=("a", "b", "c"))
+    return pipeline.split_sources(source, seed=0)
+
+
+def tiny_task(name, data=None, **overrides):
+    data = data or tiny_data()
+    config = tiny_config(**overrides)
+    if name == "image_gan":
+        config = dataclasses.replace(config, batch_size=config.image_batch_size)
+    spec = DataSpec(image_size=SIZE, class_names=("a", "b", "c"),
+                    length_probs=tuple(sampling.length_probs(data.videos.lengths())))
+    return registry.TASKS.get(name)(config, spec), data
+
+
+def tiny_trainer(name, model_dir, strategy, max_steps=3, seed=0, **overrides):
+    task, data = tiny_task(name, **overrides)
+    config = TrainConfig(model_dir=str(model_dir), max_steps=max_steps,
+                         batch_size=task.config.batch_size, seed=seed, summary_every=1,
+                         sample_every=2, checkpoint_every=100, num_samples=2)
+    return Trainer(task, data, config, strategy)
+
+
+def weights(model):
+    return [keras.ops.convert_to_numpy(v) for v in model.weights]
