@@ -1,0 +1,86 @@
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--dataset=synthetic_expressions", "--synthetic_identities=2", "--synthetic_takes=1",
+        "--synthetic_video_length=12", "--image_size=16", "--clip_length=10", "--ngf=4",
+        "--ndf=4", "--batch_size=2", "--image_batch_size=4", "--summary_every=1",
+        "--sample_every=2", "--checkpoint_every=100", "--num_samples=2", "--content_dim=4",
+        "--motion_dim=2", "--latent_dim=6", "--noise_dim=2"]
+
+
+def run(tool, *args, check=True):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bin", tool), *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{tool} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def test_train_resume_and_export_end_to_end(tmp_path):
+    run_dir = str(tmp_path / "run")
+    run("train", "--model=rjgan", *TINY, "--max_steps=2", f"--model_dir={run_dir}")
+    assert os.path.exists(os.path.join(run_dir, "samples.gif"))
+    flags_txt = open(os.path.join(run_dir, "flags.txt")).read()
+    assert "--model=rjgan" in flags_txt and "--ngf=4" in flags_txt
+    # Resume with nothing but the run directory and a new step budget.
+    proc = run("train", f"--model_dir={run_dir}", "--max_steps=3")
+    assert "step 2/3" in proc.stderr
+    assert sorted(os.path.basename(p) for p in glob.glob(run_dir + "/checkpoints/ckpt-*.index")) \
+        == ["ckpt-2.index", "ckpt-3.index"]
+    proc = run("export", f"--model_dir={run_dir}", f"--export_dir={tmp_path}/exports",
+               "--describe")
+    assert proc.stdout.splitlines()[0].endswith(os.path.join("exports", "rjgan", "3"))
+    assert "signature serving_default:" in proc.stdout
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--image_size=48", "--image_size must be a power of two"),
+    ("--batch_size=0", "--batch_size must be a positive integer"),
+    ("--image_batch_size=5", "--image_batch_size must be a multiple of --batch_size"),
+    ("--broken_video_fraction=1.5", "--broken_video_fraction"),
+    ("--strategy=tpu", "--strategy"),
+])
+def test_impossible_values_name_the_flag(tmp_path, flag, message):
+    proc = run("train", "--model=mocogan", f"--model_dir={tmp_path}", flag, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+
+
+def test_unknown_model_suggests_a_name(tmp_path):
+    proc = run("train", "--model=rjgna", *TINY, f"--model_dir={tmp_path}", check=False)
+    assert proc.returncode == 2
+    assert "--model" in proc.stderr and "rjgan" in proc.stderr
+
+
+def test_missing_mug_says_where_to_get_it(tmp_path):
+    proc = run("train", "--flagfile=configs/rjgan_mug.cfg", f"--model_dir={tmp_path}",
+               f"--data_dir={tmp_path}/nowhere", check=False)
+    assert proc.returncode == 2
+    assert "mug.ee.auth.gr" in proc.stderr and "--data_dir" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_every_config_parses():
+    from absl import flags
+
+    import tfvidgen.flags  # noqa: F401
+    configs = sorted(glob.glob(os.path.join(ROOT, "configs", "*.cfg")))
+    names = {os.path.basename(c) for c in configs}
+    for model in ("rjgan", "rmocogan", "mocogan", "image_gan"):
+        for dataset in ("mug", "synthetic_expressions"):
+            assert f"{model}_{dataset}.cfg" in names
+    assert "quickstart.cfg" in names
+    try:
+        for config in configs:
+            flags.FLAGS.unparse_flags()
+            flags.FLAGS(["prog", f"--flagfile={config}"])  # runs every validator
+            assert flags.FLAGS.model in ("rjgan", "rmocogan", "mocogan", "image_gan")
+            assert flags.FLAGS.model_dir or config.endswith("quickstart.cfg")
+    finally:
+        flags.FLAGS.unparse_flags()
