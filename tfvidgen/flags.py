@@ -111,3 +111,21 @@ flags.register_multi_flags_validator(
     "image_batch_size / batch_size frames for the image discriminator).")
 flags.register_validator("export_version", lambda v: v is None or v >= 0,
                          "--export_version must be a non-negative integer.")
+
+
+def serialize(flag_values=FLAGS) -> str:
+    """The package's flags as a flagfile (the run's resolved ``flags.txt``).
+
+    Only flags defined by tfvidgen modules are written, so the file parses
+    in any program that imports ``tfvidgen.flags`` (absl's own --help and
+    logging flags are left out).
+    """
+    lines = []
+    for module, module_flags in sorted(flag_values.flags_by_module_dict().items()):
+        if not module.startswith("tfvidgen"):
+            continue
+        for flag in module_flags:
+            text = flag.serialize()
+            if text:
+                lines.append(text)
+    return "\n".join(sorted(set(lines))) + "\n"

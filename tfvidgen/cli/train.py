@@ -38,7 +38,7 @@ def main(argv):
     except (DatasetMissingError, ValueError, FileNotFoundError) as e:
         fail(str(e))
     os.makedirs(config.model_dir, exist_ok=True)
-    atomic_write(experiment.flags_file(config.model_dir), FLAGS.flags_into_string())
+    atomic_write(experiment.flags_file(config.model_dir), tfv_flags.serialize())
     trainer = Trainer(task, data, config, strategy)
     print(f"{FLAGS.model} on {FLAGS.dataset}: {len(data.videos)} videos, "
           f"step {trainer.current_step}/{config.max_steps}, "
