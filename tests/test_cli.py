@@ -84,3 +84,22 @@ def test_every_config_parses():
             assert flags.FLAGS.model_dir or config.endswith("quickstart.cfg")
     finally:
         flags.FLAGS.unparse_flags()
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_strategy_from_tf_config(tmp_path, monkeypatch):
+    """One worker of MultiWorkerMirroredStrategy, on loopback, trains and checkpoints."""
+    import json
+    monkeypatch.setenv("TF_CONFIG", json.dumps({
+        "cluster": {"worker": [f"127.0.0.1:{_free_port()}"]},
+        "task": {"type": "worker", "index": 0}}))
+    run_dir = str(tmp_path / "run")
+    run("train", "--model=mocogan", *TINY, "--max_steps=2", "--strategy=multi_worker",
+        f"--model_dir={run_dir}")
+    assert os.path.exists(os.path.join(run_dir, "checkpoints", "ckpt-2.index"))

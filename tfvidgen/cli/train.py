@@ -45,6 +45,8 @@ def main(argv):
           f"{strategy.num_replicas_in_sync} replica(s), run dir {config.model_dir}",
           file=sys.stderr)
     trainer.train()
+    if not trainer.is_chief:
+        return
     path = trainer.write_sample_files()
     print(f"samples: {path}", file=sys.stderr)
     if FLAGS.export_after_training:

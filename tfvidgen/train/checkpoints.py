@@ -33,17 +33,29 @@ def atomic_write(path: str, text: str) -> None:
 
 
 class Checkpoints:
-    """The run's CheckpointManager under ``<model_dir>/checkpoints``."""
+    """The run's CheckpointManager under ``<model_dir>/checkpoints``.
 
-    def __init__(self, model_dir: str, max_to_keep: int = 3, **items):
+    Under MultiWorkerMirroredStrategy every worker must take part in a save
+    (variables are synchronised by collectives), but only the chief's copy
+    is kept: other workers write to a private folder that is removed after
+    each save, the pattern of TensorFlow's multi-worker tutorial. All
+    workers restore from the chief's folder (a shared filesystem).
+    """
+
+    def __init__(self, model_dir: str, max_to_keep: int = 3, is_chief: bool = True,
+                 worker_id: int = 0, **items):
         self.checkpoint = tf.train.Checkpoint(**items)
         self.directory = os.path.join(model_dir, "checkpoints")
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory,
+        self.is_chief = is_chief
+        save_dir = self.directory if is_chief else os.path.join(
+            model_dir, ".worker_tmp", str(worker_id))
+        self.save_dir = save_dir
+        self.manager = tf.train.CheckpointManager(self.checkpoint, save_dir,
                                                   max_to_keep=max_to_keep)
 
     @property
     def latest(self):
-        return self.manager.latest_checkpoint
+        return tf.train.latest_checkpoint(self.directory)
 
     def restore_latest(self):
         """Restores the latest checkpoint; returns its path or None for a new run."""
@@ -53,4 +65,7 @@ class Checkpoints:
         return latest
 
     def save(self, step: int) -> str:
-        return self.manager.save(checkpoint_number=step)
+        path = self.manager.save(checkpoint_number=step)
+        if not self.is_chief:
+            tf.io.gfile.rmtree(self.save_dir)
+        return path

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tfvidgen.data import pipeline
 from tfvidgen.models.base import StatelessNoise, Task
-from tfvidgen.train import checkpoints, progress, summaries
+from tfvidgen.train import checkpoints, progress, strategies, summaries
 
 
 @dataclasses.dataclass
@@ -51,9 +51,10 @@ class Trainer:
             task.build()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.rng = tf.random.Generator.from_seed(config.seed)
+        self.is_chief, worker_id = strategies.worker_role(strategy)
         self.checkpoints = checkpoints.Checkpoints(
-            config.model_dir, config.keep_checkpoints, step=self.step, rng=self.rng,
-            **task.checkpoint_items())
+            config.model_dir, config.keep_checkpoints, is_chief=self.is_chief,
+            worker_id=worker_id, step=self.step, rng=self.rng, **task.checkpoint_items())
         self.resumed_from = self.checkpoints.restore_latest()
         if self.resumed_from:
             logging.info("Resuming %s at step %d", self.resumed_from, self.current_step)
@@ -61,7 +62,8 @@ class Trainer:
             loaded = task.warm_start()
             if loaded:
                 logging.info("Initialised %s", loaded)
-        self.writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
+        self.writer = (tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
+                       if self.is_chief else tf.summary.create_noop_writer())
         self._train_step = self._make_train_step()
 
     # -------------------------------------------------------------------------
@@ -135,7 +137,7 @@ class Trainer:
                     rate = (step - last_step) / max(now - last_time, 1e-9)
                     last_time, last_step = now, step
                     self.write_scalars(step, metrics, rate)
-                if step % cfg.sample_every == 0:
+                if step % cfg.sample_every == 0 and self.is_chief:
                     self.write_samples(step)
                 if step % cfg.checkpoint_every == 0 and step < max_steps:
                     self.checkpoints.save(step)

@@ -1,0 +1,314 @@
+"""Training-speed benchmark of the video GANs (``bin/benchmark``).
+
+Trains a registered method (``mocogan``, ``rjgan``, ...) on random data with
+the real trainer: ``tfvidgen.train.loop.Trainer`` builds the task, its
+optimizers and the compiled distributed step that ``bin/train`` runs, and
+(``input="pipeline"``, the default) the tf.data pipeline reads in-memory
+random videos through ``ArraySource``, so that the input pipeline is
+measured too. ``input="constant"`` feeds one batch over and over instead.
+
+One iteration is what ``bin/train`` runs per step: D_I update, D_V update
+and generator update. After ``warmup`` iterations (tracing and the first
+oneDNN primitive creation are slow), ``iterations`` iterations are timed
+one by one, each until its losses are on the host; the result reports the
+median and ``videos_per_s = video batch / median``.
+
+``baseline="torch"`` also times a PyTorch port of the official MoCoGAN
+iteration (``benchmarks/mocogan_torch.py``) with the same networks, batch
+sizes and thread count, alternating TF and PyTorch blocks in this process
+so that both see the same load on a shared machine, and reports the ratio.
+
+Presets:
+  reference: the official MoCoGAN configuration: 64x64 RGB, 16-frame clips,
+    video batch 16, image batch 32, ngf = ndf = 64, content 50, motion 10,
+    categorical D_V with 6 classes.
+  tiny: small widths and 32x32 frames, for a quick smoke run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+import tfvidgen  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
+import numpy as np
+import tensorflow as tf
+
+from tfvidgen import registry
+from tfvidgen.data import pipeline, sampling
+from tfvidgen.data.sources import ArraySource
+from tfvidgen.models.base import DataSpec
+from tfvidgen.models.config import GANConfig
+
+PRESETS: Dict[str, dict] = {
+    "reference": dict(image_size=64, num_videos=32, video_length=24,
+                      gan=dict(ngf=64, ndf=64, content_dim=50, motion_dim=10, latent_dim=60,
+                               noise_dim=10, num_categories=6, clip_length=16,
+                               batch_size=16, image_batch_size=32)),
+    "tiny": dict(image_size=32, num_videos=8, video_length=16,
+                 gan=dict(ngf=8, ndf=8, content_dim=8, motion_dim=4, latent_dim=12,
+                          noise_dim=4, num_categories=6, clip_length=13,
+                          batch_size=2, image_batch_size=4)),
+}
+TORCH_MISSING = ("PyTorch is not installed: pip install torch==2.13.0 for --baseline=torch "
+                 "(needed for the side-by-side measurement only, not by tfvidgen).")
+
+
+@dataclasses.dataclass
+class BenchmarkConfig:
+    """What to measure.
+
+    Attributes:
+      model: registered method name (``mocogan``, ``rjgan``, ...).
+      preset: ``reference`` or ``tiny`` (see the module docstring).
+      iterations: timed iterations (per framework).
+      warmup: untimed iterations first (per framework).
+      share_fakes: one batch of fakes for the D and G updates (GANConfig).
+      jit_compile: XLA-compile the step (slow on CPU).
+      input: ``pipeline`` (tf.data over in-memory random videos) or
+        ``constant`` (one batch fed every iteration).
+      baseline: ``""`` or ``"torch"`` (PyTorch port of the official code).
+      blocks: number of alternating TF / PyTorch blocks with a baseline.
+      threads: intra-op threads of TF (and PyTorch); 0: all cores.
+      seed: seed of weights, data and noise.
+      profile_dir: when set, also profiles ``profile_iterations`` extra
+        iterations with ``tf.profiler`` into this folder and reports the ops
+        taking most time.
+      profile_iterations: iterations profiled.
+    """
+    model: str = "mocogan"
+    preset: str = "reference"
+    iterations: int = 8
+    warmup: int = 2
+    share_fakes: bool = True
+    jit_compile: bool = False
+    input: str = "pipeline"
+    baseline: str = ""
+    blocks: int = 2
+    threads: int = 0
+    seed: int = 0
+    profile_dir: str = ""
+    profile_iterations: int = 2
+
+
+def gan_config(preset: str, **overrides) -> GANConfig:
+    """The GANConfig of a preset (with field overrides)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
+    return GANConfig(**{**PRESETS[preset]["gan"], **overrides})
+
+
+def random_data(preset: str, seed: int = 0) -> pipeline.TrainingData:
+    """In-memory random uint8 videos with labels of ``num_categories`` classes."""
+    p, gan = PRESETS[preset], PRESETS[preset]["gan"]
+    rng = np.random.default_rng(seed)
+    size, classes = p["image_size"], gan["num_categories"]
+    videos = [rng.integers(0, 256, [p["video_length"], size, size, 3], dtype=np.uint8)
+              for _ in range(p["num_videos"])]
+    labels = [i % max(classes, 1) for i in range(p["num_videos"])]
+    names = tuple(f"class{i}" for i in range(classes))
+    return pipeline.split_sources(ArraySource(videos, labels, names, name="random"), seed=seed)
+
+
+def build_trainer(config: BenchmarkConfig, model_dir: str):
+    """A Trainer of ``config.model`` at the preset, as bin/train builds it (one replica)."""
+    from tfvidgen.train import strategies
+    from tfvidgen.train.loop import TrainConfig, Trainer
+    import tfvidgen.models  # noqa: F401  (registers every method)
+
+    gan = gan_config(config.preset, share_fakes=config.share_fakes)
+    data = random_data(config.preset, config.seed)
+    spec = DataSpec(image_size=PRESETS[config.preset]["image_size"], channels=3,
+                    class_names=tuple(data.sources[0].class_names),
+                    length_probs=tuple(float(p) for p in
+                                       sampling.length_probs(data.videos.lengths())))
+    task = registry.TASKS.get(config.model)(gan, spec)
+    train_config = TrainConfig(model_dir=model_dir, max_steps=10 ** 9, batch_size=gan.batch_size,
+                               seed=config.seed, jit_compile=config.jit_compile)
+    return Trainer(task, data, train_config, strategies.make_strategy("mirrored", 1))
+
+
+class TFRunner:
+    """Times iterations of the trainer's compiled step."""
+
+    def __init__(self, config: BenchmarkConfig):
+        self.config = config
+        self._tmp = tempfile.TemporaryDirectory(prefix="tfvidgen-benchmark-")
+        self.trainer = build_trainer(config, self._tmp.name)
+        self.step_fn = self.trainer._train_step  # the exact function Trainer.train runs
+        self.iterator = iter(self.trainer.dataset(0))
+        self.constant = next(self.iterator) if config.input == "constant" else None
+
+    def iteration(self) -> float:
+        """Runs one iteration (batch, step, losses to host); returns its seconds."""
+        start = time.perf_counter()
+        batch = self.constant if self.constant is not None else next(self.iterator)
+        metrics = self.step_fn(batch)
+        losses = {k: float(v) for k, v in metrics.items()}
+        elapsed = time.perf_counter() - start
+        if not all(np.isfinite(v) for v in losses.values()):
+            raise FloatingPointError(f"non-finite loss: {losses}")
+        return elapsed
+
+    def profile(self, logdir: str, iterations: int, top: int = 15) -> List[dict]:
+        """Profiles some iterations; returns the ops with the largest self time."""
+        tf.profiler.experimental.start(logdir)
+        try:
+            for _ in range(iterations):
+                self.iteration()
+        finally:
+            tf.profiler.experimental.stop()
+        return top_ops(logdir, top)
+
+    def close(self):
+        self._tmp.cleanup()
+
+
+def top_ops(logdir: str, top: int = 15) -> List[dict]:
+    """The ops with the largest total self time in the newest profile under ``logdir``.
+
+    Uses TensorFlow's own converter (``framework_op_stats``, the table of
+    TensorBoard's profile plugin), so no extra package is needed.
+    """
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
+
+    paths = sorted(tf.io.gfile.glob(os.path.join(logdir, "plugins", "profile", "*",
+                                                 "*.xplane.pb")))
+    if not paths:
+        return []
+    data, ok = plugin.xspace_to_tools_data(paths[-1:], "framework_op_stats", {})
+    if not ok:
+        return []
+    table = json.loads(data)[0]
+    cols = [c["id"] for c in table["cols"]]
+    rows = [dict(zip(cols, [cell.get("v") for cell in row["c"]])) for row in table["rows"]]
+    rows = [r for r in rows if r.get("host_or_device") == "Host" or len(rows) < 2 * top]
+    rows.sort(key=lambda r: -(r.get("total_self_time") or 0))
+    total = sum(r.get("total_self_time") or 0 for r in rows) or 1.0
+    return [{"type": r["type"], "name": r["operation"], "count": r["occurrences"],
+             "self_ms": round(r["total_self_time"] / 1e3, 1),
+             "percent": round(100.0 * r["total_self_time"] / total, 1)} for r in rows[:top]]
+
+
+def load_torch_baseline():
+    """Imports ``benchmarks/mocogan_torch.py`` from the source tree (needs PyTorch)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise RuntimeError(TORCH_MISSING) from None
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(tfvidgen.__file__))),
+                        "benchmarks", "mocogan_torch.py")
+    if not os.path.exists(path):
+        raise RuntimeError(f"{path} not found: --baseline=torch runs from a source checkout.")
+    spec = importlib.util.spec_from_file_location("mocogan_torch", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def summarize(times: List[float], video_batch: int) -> dict:
+    """Median / p10 / p90 seconds per iteration and videos per second."""
+    q = np.percentile(times, [10, 50, 90])
+    median = statistics.median(times)
+    return {"videos_per_s": round(video_batch / median, 4), "sec_per_iter_median": round(median, 4),
+            "sec_per_iter_p10": round(float(q[0]), 4), "sec_per_iter_p90": round(float(q[2]), 4),
+            "iterations": len(times), "times": [round(t, 4) for t in times]}
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def resolved_threads(threads: int) -> int:
+    """The intra-op thread count TF uses (0 means one per core)."""
+    return threads or tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+
+
+def _split(total: int, parts: int) -> List[int]:
+    parts = max(1, min(parts, total))
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def run(config: BenchmarkConfig, log=print) -> dict:
+    """Runs the benchmark; returns the JSON-ready result.
+
+    Args:
+      config: what to measure.
+      log: progress messages (e.g. ``print`` to stderr); None for silence.
+    """
+    log = log or (lambda *a, **k: None)
+    if config.input not in ("pipeline", "constant"):
+        raise ValueError(f"input must be 'pipeline' or 'constant', got {config.input!r}")
+    if config.baseline not in ("", "torch"):
+        raise ValueError(f"baseline must be '' or 'torch', got {config.baseline!r}")
+    if config.iterations < 1 or config.warmup < 0:
+        raise ValueError("iterations must be >= 1 and warmup >= 0")
+    if config.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+    torch_mod = load_torch_baseline() if config.baseline == "torch" else None
+    threads = resolved_threads(config.threads)
+    gan = gan_config(config.preset, share_fakes=config.share_fakes)
+
+    log(f"building {config.model} ({config.preset}) ...")
+    tf_runner = TFRunner(config)
+    torch_runner = None
+    if torch_mod is not None:
+        torch_runner = torch_mod.Baseline(
+            model=config.model, image_size=PRESETS[config.preset]["image_size"], ngf=gan.ngf,
+            ndf=gan.ndf, num_categories=gan.num_categories, clip_length=gan.clip_length,
+            video_batch=gan.batch_size, image_batch=gan.image_batch_size,
+            content_dim=gan.content_dim, motion_dim=gan.motion_dim,
+            latent_dim=gan.latent_dim, noise_dim=gan.noise_dim, threads=threads,
+            seed=config.seed)
+    load_before = os.getloadavg()
+    runners = {"tensorflow": tf_runner}
+    if torch_runner is not None:
+        runners["torch"] = torch_runner
+    times = {name: [] for name in runners}
+    for name, runner in runners.items():
+        for i in range(config.warmup):
+            log(f"{name} warm-up {i + 1}/{config.warmup}: {runner.iteration():.3f} s")
+    blocks = _split(config.iterations, config.blocks if torch_runner else 1)
+    for b, count in enumerate(blocks):
+        for name, runner in runners.items():
+            for _ in range(count):
+                times[name].append(runner.iteration())
+                log(f"block {b + 1}/{len(blocks)} {name}: {times[name][-1]:.3f} s")
+
+    result = {"model": config.model, "preset": config.preset,
+              **summarize(times["tensorflow"], gan.batch_size),
+              "warmup": config.warmup, "video_batch": gan.batch_size,
+              "image_batch": gan.image_batch_size, "clip_length": gan.clip_length,
+              "image_size": PRESETS[config.preset]["image_size"],
+              "share_fakes": config.share_fakes, "jit_compile": config.jit_compile,
+              "input": config.input, "threads": threads,
+              "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+              "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "") not in ("", "0"),
+              "tensorflow": tf.__version__, "cpu": cpu_model(), "nproc": os.cpu_count(),
+              "loadavg_1min_before_after": [round(load_before[0], 2),
+                                            round(os.getloadavg()[0], 2)]}
+    if torch_runner is not None:
+        result["torch"] = {**summarize(times["torch"], gan.batch_size),
+                           **torch_runner.describe()}
+        result["blocks"] = len(blocks)
+        result["speedup_vs_torch"] = round(result["videos_per_s"] /
+                                           result["torch"]["videos_per_s"], 3)
+    if config.profile_dir:
+        log(f"profiling {config.profile_iterations} iterations into {config.profile_dir} ...")
+        result["profile_top_ops"] = tf_runner.profile(config.profile_dir,
+                                                      config.profile_iterations)
+    tf_runner.close()
+    return result

@@ -1,0 +1,91 @@
+"""bin/benchmark: training speed of a method on random data, as JSON.
+
+    bin/benchmark --model=mocogan --preset=reference
+    bin/benchmark --model=rjgan --preset=reference --baseline=torch --iterations=8
+    bin/benchmark --model=mocogan --preset=tiny --iterations=2 --warmup=1 --input=constant
+
+Prints one JSON object on stdout (progress goes to stderr); see
+tfvidgen/benchmark.py for what is measured and docs/benchmarks.md for
+results. The flags live in their own FlagValues, so this module can be
+imported next to bin/train's flags.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import tfvidgen  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
+from absl import flags
+
+from tfvidgen.cli.common import fail
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("model", "mocogan", "Registered method: mocogan, rjgan, rmocogan.",
+                    flag_values=FLAGS)
+flags.DEFINE_enum("preset", "reference", ["reference", "tiny"],
+                  "reference: the official MoCoGAN configuration; tiny: a quick smoke run.",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("iterations", 8, "Timed iterations (per framework).", flag_values=FLAGS)
+flags.DEFINE_integer("warmup", 2, "Untimed iterations first (per framework).", flag_values=FLAGS)
+flags.DEFINE_bool("share_fakes", True,
+                  "One batch of fakes for the D and G updates (--noshare_fakes: the official "
+                  "three batches).", flag_values=FLAGS)
+flags.DEFINE_bool("jit_compile", False, "XLA-compile the training step (slow on CPU).",
+                  flag_values=FLAGS)
+flags.DEFINE_enum("input", "pipeline", ["pipeline", "constant"],
+                  "pipeline: tf.data over in-memory random videos; constant: one batch.",
+                  flag_values=FLAGS)
+flags.DEFINE_enum("baseline", "", ["", "torch"],
+                  "torch: also time the official MoCoGAN iteration in PyTorch, alternating "
+                  "blocks (pip install torch==2.13.0).", flag_values=FLAGS)
+flags.DEFINE_integer("blocks", 2, "Alternating TF / PyTorch blocks with --baseline.",
+                     flag_values=FLAGS)
+flags.DEFINE_integer("threads", 0, "Intra-op threads (TF and PyTorch); 0: one per core.",
+                     flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Seed of weights, data and noise.", flag_values=FLAGS)
+flags.DEFINE_string("profile_dir", None,
+                    "Also profile a few iterations into this folder (TensorBoard's profile "
+                    "plugin reads it) and report the ops taking most time.", flag_values=FLAGS)
+flags.DEFINE_integer("profile_iterations", 2, "Iterations profiled with --profile_dir.",
+                     flag_values=FLAGS)
+flags.DEFINE_string("output", None, "Also write the JSON result to this file.",
+                    flag_values=FLAGS)
+
+
+def main() -> dict:
+    from tfvidgen import benchmark
+
+    config = benchmark.BenchmarkConfig(
+        model=FLAGS.model, preset=FLAGS.preset, iterations=FLAGS.iterations,
+        warmup=FLAGS.warmup, share_fakes=FLAGS.share_fakes, jit_compile=FLAGS.jit_compile,
+        input=FLAGS.input, baseline=FLAGS.baseline, blocks=FLAGS.blocks, threads=FLAGS.threads,
+        seed=FLAGS.seed, profile_dir=FLAGS.profile_dir or "",
+        profile_iterations=FLAGS.profile_iterations)
+    try:
+        result = benchmark.run(config, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except (KeyError, ValueError, RuntimeError) as e:
+        fail(str(e.args[0]) if e.args else str(e))
+    text = json.dumps(result, indent=1)
+    print(text)
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as f:
+            f.write(text + "\n")
+    return result
+
+
+def run(argv=None):
+    argv = list(sys.argv if argv is None else argv)
+    if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
+        print(__doc__ + "\nflags:\n" + FLAGS.get_help())
+        return
+    try:
+        rest = FLAGS(argv)
+    except flags.Error as e:
+        fail(str(e))
+    if len(rest) > 1:
+        fail(f"unexpected arguments {rest[1:]}: flags are written --name=value.")
+    main()
+
+
+if __name__ == "__main__":
+    run()
