@@ -117,6 +117,15 @@ def latest_checkpoint(path: str) -> str:
         "finished or running training), its checkpoints/ folder or a checkpoint prefix.")
 
 
+def warm_start_image_generator(task) -> Optional[str]:
+    """``--init_image_generator``: G_I from another run (image GAN <-> RJGAN)."""
+    if not task.config.init_image_generator:
+        return None
+    prefix = restore_networks(task.config.init_image_generator,
+                              image_generator=task.image_generator)
+    return f"image_generator from {prefix}"
+
+
 def restore_networks(path: str, **networks) -> str:
     """Restores some networks (by checkpoint key) from another run's checkpoint.
 
@@ -186,6 +195,10 @@ class Task(abc.ABC):
     def sample(self, noise, num_videos, num_frames) -> tf.Tensor:
         """Videos [N, T, H, W, C] in [-1, 1] (inference mode)."""
 
+    def sample_images(self, noise, num_images) -> tf.Tensor:
+        """Images [N, H, W, C] in [-1, 1]; by default the first frame of videos."""
+        return self.sample(noise, num_images, 1)[:, 0]
+
     def sample_summaries(self, noise) -> Dict[str, tf.Tensor]:
         """Named videos [N, T, H, W, C] or images [N, H, W, C] in [-1, 1] for TensorBoard."""
         return {"samples": self.sample(noise, 8, self.default_num_frames)}
@@ -216,7 +229,13 @@ class Task(abc.ABC):
             videos = task.sample(StatelessNoise(seed), num_videos, num_frames)
             return {"video": to_uint8(videos)}
 
-        return {"serving_default": serving_default, "sample_frames": sample_frames}
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int64, name="seed"),
+                                      tf.TensorSpec([], tf.int32, name="num_images")])
+        def sample_images(seed, num_images):
+            return {"image": to_uint8(task.sample_images(StatelessNoise(seed), num_images))}
+
+        return {"serving_default": serving_default, "sample_frames": sample_frames,
+                "sample_images": sample_images}
 
 
 def numpy_videos(videos) -> np.ndarray:

@@ -45,11 +45,7 @@ class ImageGAN(base.Task):
                 "image_discriminator": self.image_discriminator_optimizer}
 
     def warm_start(self):
-        if not self.config.init_image_generator:
-            return None
-        prefix = base.restore_networks(self.config.init_image_generator,
-                                       image_generator=self.image_generator)
-        return f"image_generator from {prefix}"
+        return base.warm_start_image_generator(self)
 
     def sample_images(self, noise, num_images):
         z = noise.normal([num_images, self.config.latent_dim], stddev=self.config.prior_stddev)
@@ -86,15 +82,3 @@ class ImageGAN(base.Task):
         return {"d_image_loss": d, "g_loss": g,
                 "d_image_real": base.average(losses.sigmoid_mean(real_logits), global_batch_size),
                 "d_image_fake": base.average(losses.sigmoid_mean(fake_logits), global_batch_size)}
-
-    def serving_signatures(self):
-        sigs = super().serving_signatures()
-        task = self
-
-        @tf.function(input_signature=[tf.TensorSpec([], tf.int64, name="seed"),
-                                      tf.TensorSpec([], tf.int32, name="num_images")])
-        def sample_images(seed, num_images):
-            return {"image": base.to_uint8(task.sample_images(base.StatelessNoise(seed), num_images))}
-
-        sigs["sample_images"] = sample_images
-        return sigs

@@ -56,10 +56,7 @@ class RJGAN(video_gan.VideoGANTask):
 
     def draw_codes(self, noise, batch_size, num_frames):
         c = self.config
-        category = None
-        if c.num_categories:
-            category = tf.cast(noise.uniform([batch_size], 0, c.num_categories, dtype=tf.int64),
-                               tf.int32)
+        category = self.draw_category(noise, batch_size)
         return Codes(content=noise.normal([batch_size, c.latent_dim], stddev=c.prior_stddev),
                      motion_state=noise.normal([batch_size, c.latent_dim]),
                      motion_noise=noise.normal([batch_size, num_frames, c.noise_dim]),

@@ -128,13 +128,15 @@ class VideoGANTask(base.Task):
                 "video_discriminator": self.video_discriminator_optimizer}
 
     def warm_start(self):
-        if not self.config.init_image_generator:
-            return None
-        prefix = base.restore_networks(self.config.init_image_generator,
-                                       image_generator=self.image_generator)
-        return f"image_generator from {prefix}"
+        return base.warm_start_image_generator(self)
 
     # Generation --------------------------------------------------------------------
+    def draw_category(self, noise, batch_size):
+        """A uniformly drawn category per video (None when unconditional)."""
+        if not self.num_categories:
+            return None
+        return tf.cast(noise.uniform([batch_size], 0, self.num_categories, dtype=tf.int64), tf.int32)
+
     def _with_category(self, z, codes: Codes):
         if not self.num_categories:
             return z
@@ -291,11 +293,6 @@ class VideoGANTask(base.Task):
         task = self
 
         @tf.function(input_signature=[tf.TensorSpec([], tf.int64, name="seed"),
-                                      tf.TensorSpec([], tf.int32, name="num_images")])
-        def sample_images(seed, num_images):
-            return {"image": base.to_uint8(task.sample_images(base.StatelessNoise(seed), num_images))}
-
-        @tf.function(input_signature=[tf.TensorSpec([], tf.int64, name="seed"),
                                       tf.TensorSpec([], tf.int32, name="num_videos"),
                                       tf.TensorSpec([], tf.int64, name="content_seed")])
         def sample_with_content(seed, num_videos, content_seed):
@@ -313,7 +310,7 @@ class VideoGANTask(base.Task):
                                              motion_noise=base.StatelessNoise(motion_seed))
             return {"video": base.to_uint8(videos)}
 
-        sigs.update(sample_images=sample_images, sample_with_content=sample_with_content,
+        sigs.update(sample_with_content=sample_with_content,
                     sample_with_motion=sample_with_motion)
         return sigs
 
