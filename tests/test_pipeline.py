@@ -110,3 +110,26 @@ def test_image_source_joins_the_pool(array_source):
 def test_no_videos_left_is_an_error(array_source):
     with pytest.raises(ValueError, match="broken_video_fraction"):
         pipeline.split_sources(array_source, broken_fraction=0.99)
+
+
+class HeaderlessSource(ArraySource):
+    """Video 1's header cannot be read: length 0, recorded as skipped."""
+
+    def num_frames(self, index):
+        if index == 1:
+            self._record_skip(1, "unreadable header")
+            return 0
+        return super().num_frames(index)
+
+
+def test_videos_with_unreadable_headers_are_skipped():
+    from conftest import make_videos
+    videos, labels = make_videos()
+    source = HeaderlessSource(videos, labels)
+    data = pipeline.split_sources(source, seed=0)
+    ds = pipeline.make_dataset(data, clip_length=4, every_nth=1, images_per_video=2,
+                               batch_size=6, frame_shape=(16, 16, 3), seed=0)
+    batches = take(ds, 2)
+    seen = {int(v) for b in batches for v in decode(b["video"])[:, 0] // 20}
+    assert 1 not in seen and len(seen) == 5
+    assert set(source.skipped) == {1}

@@ -101,9 +101,11 @@ class ElementLoader:
         for attempt in range(MAX_RETRIES):
             # Fall back along the same shuffled order: deterministic for a given g.
             index = self.order(g + attempt * 7919)
+            length = videos.num_frames(index)
+            if length <= 0:  # header unreadable: the source has recorded it as skipped
+                continue
             try:
-                idx = sampling.clip_indices(videos.num_frames(index), self.clip_length,
-                                            self.every_nth, rng)
+                idx = sampling.clip_indices(length, self.clip_length, self.every_nth, rng)
                 return videos.read(index, idx), np.int32(videos.label(index))
             except CorruptVideoError:
                 continue
