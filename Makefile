@@ -15,11 +15,13 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-# Trains RJGAN on the built-in synthetic_expressions dataset into
-# runs/quickstart, writes runs/quickstart/samples.gif and exports a
-# SavedModel to runs/quickstart/export/rjgan/<step>/. Re-running resumes.
+# Pre-trains an image GAN on frames of the built-in synthetic_expressions
+# faces (runs/quickstart/pretrain), then trains RJGAN from its G_I into
+# runs/quickstart, writes runs/quickstart/samples.gif and exports a SavedModel
+# to runs/quickstart/export/rjgan/<step>/. Re-running resumes (or does nothing).
 quickstart: $(STAMP)
-	$(PY) bin/train --flagfile=configs/quickstart.cfg --model_dir=runs/quickstart --export_after_training
+	$(PY) bin/train --flagfile=configs/quickstart_pretrain.cfg
+	$(PY) bin/train --flagfile=configs/quickstart.cfg --export_after_training
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
