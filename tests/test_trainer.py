@@ -132,3 +132,19 @@ def test_progress_line_has_rate_and_eta():
     assert "5/10" in line and "steps/s" in line and "ETA" in line and "g_loss=1.500" in line
     assert "d_image_real" not in line
     assert stream.getvalue().strip() == line
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path, cpu_strategy):
+    trainer = tiny_trainer("image_gan", tmp_path, cpu_strategy(1), max_steps=2)
+    trainer.train()
+    original = trainer.task.train_step
+
+    def poisoned(batch, step, rng, global_batch_size):
+        metrics = original(batch, step, rng, global_batch_size)
+        return {k: v * float("nan") for k, v in metrics.items()}
+
+    trainer.task.train_step = poisoned
+    trainer._train_step = trainer._make_train_step()
+    with pytest.raises(FloatingPointError, match="last checkpoint"):
+        trainer.train(max_steps=4)
+    assert trainer.checkpoints.latest.endswith("ckpt-2")

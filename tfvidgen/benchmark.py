@@ -76,6 +76,8 @@ class BenchmarkConfig:
       baseline: ``""`` or ``"torch"`` (PyTorch port of the official code).
       blocks: number of alternating TF / PyTorch blocks with a baseline.
       threads: intra-op threads of TF (and PyTorch); 0: all cores.
+      inter_op_threads: TF's inter-op threads (ops run concurrently); 0: TF's
+        default (one per core).
       seed: seed of weights, data and noise.
       profile_dir: when set, also profiles ``profile_iterations`` extra
         iterations with ``tf.profiler`` into this folder and reports the ops
@@ -92,6 +94,7 @@ class BenchmarkConfig:
     baseline: str = ""
     blocks: int = 2
     threads: int = 0
+    inter_op_threads: int = 0
     seed: int = 0
     profile_dir: str = ""
     profile_iterations: int = 2
@@ -156,44 +159,65 @@ class TFRunner:
             raise FloatingPointError(f"non-finite loss: {losses}")
         return elapsed
 
-    def profile(self, logdir: str, iterations: int, top: int = 15) -> List[dict]:
-        """Profiles some iterations; returns the ops with the largest self time."""
+    def profile(self, logdir: str, iterations: int, top: int = 12) -> dict:
+        """Profiles some iterations; returns where the op time goes (see ``op_breakdown``)."""
         tf.profiler.experimental.start(logdir)
         try:
             for _ in range(iterations):
                 self.iteration()
         finally:
             tf.profiler.experimental.stop()
-        return top_ops(logdir, top)
+        groups = list(self.trainer.task.networks()) + ["adam"]
+        return op_breakdown(logdir, groups, top)
 
     def close(self):
         self._tmp.cleanup()
 
 
-def top_ops(logdir: str, top: int = 15) -> List[dict]:
-    """The ops with the largest total self time in the newest profile under ``logdir``.
+def op_breakdown(logdir: str, groups=(), top: int = 12) -> dict:
+    """Op self time by op type, by network (forward / gradient) and the top ops.
 
-    Uses TensorFlow's own converter (``framework_op_stats``, the table of
-    TensorBoard's profile plugin), so no extra package is needed.
+    Reads the newest profile under ``logdir`` with TensorFlow's own converter
+    (``framework_op_stats``, the table of TensorBoard's profile plugin), so no
+    extra package is needed. Times are summed over ops, which may overlap
+    when inter-op parallelism runs several at once.
     """
     from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
 
     paths = sorted(tf.io.gfile.glob(os.path.join(logdir, "plugins", "profile", "*",
                                                  "*.xplane.pb")))
     if not paths:
-        return []
+        return {}
     data, ok = plugin.xspace_to_tools_data(paths[-1:], "framework_op_stats", {})
     if not ok:
-        return []
+        return {}
     table = json.loads(data)[0]
     cols = [c["id"] for c in table["cols"]]
     rows = [dict(zip(cols, [cell.get("v") for cell in row["c"]])) for row in table["rows"]]
-    rows = [r for r in rows if r.get("host_or_device") == "Host" or len(rows) < 2 * top]
-    rows.sort(key=lambda r: -(r.get("total_self_time") or 0))
-    total = sum(r.get("total_self_time") or 0 for r in rows) or 1.0
-    return [{"type": r["type"], "name": r["operation"], "count": r["occurrences"],
-             "self_ms": round(r["total_self_time"] / 1e3, 1),
-             "percent": round(100.0 * r["total_self_time"] / total, 1)} for r in rows[:top]]
+    rows = [r for r in rows if r.get("type") != "IDLE" and r.get("total_self_time")]
+    total = sum(r["total_self_time"] for r in rows) or 1.0
+
+    def table_of(key_fn, limit):
+        sums = {}
+        for r in rows:
+            key = key_fn(r)
+            sums[key] = sums.get(key, 0.0) + r["total_self_time"]
+        ordered = sorted(sums.items(), key=lambda kv: -kv[1])[:limit]
+        return {k: {"ms": round(v / 1e3, 1), "percent": round(100.0 * v / total, 1)}
+                for k, v in ordered}
+
+    def network(r):
+        name = r["operation"]
+        part = "gradient" if "gradient_tape" in name else "forward"
+        group = next((g for g in groups if g in name), "other")
+        return f"{group} {part}" if group != "adam" else "optimizer"
+
+    individual = sorted(rows, key=lambda r: -r["total_self_time"])[:top]
+    return {"total_op_ms": round(total / 1e3, 1),
+            "by_type": table_of(lambda r: r["type"], top),
+            "by_network": table_of(network, 2 * len(groups) + 2),
+            "top_ops": [{"type": r["type"], "name": r["operation"],
+                         "ms": round(r["total_self_time"] / 1e3, 1)} for r in individual]}
 
 
 def load_torch_baseline():
@@ -258,6 +282,8 @@ def run(config: BenchmarkConfig, log=print) -> dict:
         raise ValueError("iterations must be >= 1 and warmup >= 0")
     if config.threads:
         tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+    if config.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(config.inter_op_threads)
     torch_mod = load_torch_baseline() if config.baseline == "torch" else None
     threads = resolved_threads(config.threads)
     gan = gan_config(config.preset, share_fakes=config.share_fakes)
@@ -308,7 +334,6 @@ def run(config: BenchmarkConfig, log=print) -> dict:
                                            result["torch"]["videos_per_s"], 3)
     if config.profile_dir:
         log(f"profiling {config.profile_iterations} iterations into {config.profile_dir} ...")
-        result["profile_top_ops"] = tf_runner.profile(config.profile_dir,
-                                                      config.profile_iterations)
+        result["profile"] = tf_runner.profile(config.profile_dir, config.profile_iterations)
     tf_runner.close()
     return result

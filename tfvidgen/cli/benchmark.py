@@ -42,6 +42,9 @@ flags.DEFINE_integer("blocks", 2, "Alternating TF / PyTorch blocks with --baseli
                      flag_values=FLAGS)
 flags.DEFINE_integer("threads", 0, "Intra-op threads (TF and PyTorch); 0: one per core.",
                      flag_values=FLAGS)
+flags.DEFINE_integer("inter_op_threads", 0,
+                     "TF inter-op threads (ops run concurrently); 0: TF's default.",
+                     flag_values=FLAGS)
 flags.DEFINE_integer("seed", 0, "Seed of weights, data and noise.", flag_values=FLAGS)
 flags.DEFINE_string("profile_dir", None,
                     "Also profile a few iterations into this folder (TensorBoard's profile "
@@ -59,6 +62,7 @@ def main() -> dict:
         model=FLAGS.model, preset=FLAGS.preset, iterations=FLAGS.iterations,
         warmup=FLAGS.warmup, share_fakes=FLAGS.share_fakes, jit_compile=FLAGS.jit_compile,
         input=FLAGS.input, baseline=FLAGS.baseline, blocks=FLAGS.blocks, threads=FLAGS.threads,
+        inter_op_threads=FLAGS.inter_op_threads,
         seed=FLAGS.seed, profile_dir=FLAGS.profile_dir or "",
         profile_iterations=FLAGS.profile_iterations)
     try:

@@ -123,6 +123,7 @@ class Trainer:
                 pass
         bar = progress.Progress(max_steps, start)
         metrics, last_time, last_step = {}, time.monotonic(), start
+        diverged = False
         try:
             iterator = iter(self.dataset(start))
             while self.current_step < max_steps and not self.stop_requested:
@@ -130,7 +131,10 @@ class Trainer:
                 step = self.current_step
                 metrics = {k: float(v) for k, v in metrics.items()}
                 if not all(np.isfinite(v) for v in metrics.values()):
-                    raise FloatingPointError(f"non-finite loss at step {step}: {metrics}")
+                    diverged = True  # keep the last good checkpoint as the latest
+                    raise FloatingPointError(
+                        f"non-finite loss at step {step}: {metrics}. The last checkpoint "
+                        f"({self.checkpoints.latest}) is kept; lower --learning_rate and resume.")
                 bar.update(step, metrics)
                 if step % cfg.summary_every == 0 or step == max_steps:
                     now = time.monotonic()
@@ -145,7 +149,7 @@ class Trainer:
             bar.close()
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
-            if self.current_step > start:
+            if self.current_step > start and not diverged:
                 self.checkpoints.save(self.current_step)
             skipped = pipeline.report_skipped(self.data)
             if skipped:
