@@ -148,3 +148,22 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, cpu_strategy):
     with pytest.raises(FloatingPointError, match="last checkpoint"):
         trainer.train(max_steps=4)
     assert trainer.checkpoints.latest.endswith("ckpt-2")
+
+
+def test_hooks_run_at_their_cadence_and_write_eval_scalars(tmp_path, cpu_strategy):
+    calls = []
+
+    def hook(trainer, step):
+        calls.append(step)
+        return {"toy_metric": float(step) * 2}
+
+    task, data = tiny_task("image_gan")
+    from tfvidgen.train.loop import TrainConfig, Trainer
+    config = TrainConfig(model_dir=str(tmp_path), max_steps=5, batch_size=4, sample_every=100)
+    trainer = Trainer(task, data, config, cpu_strategy(1), hooks=[(2, hook)])
+    trainer.train()
+    assert calls == [2, 4, 5]
+    assert trainer.summary_batch is not None and "image" in trainer.summary_batch
+    trainer.eval_writer.flush()
+    events = _events(str(tmp_path / "eval"))
+    assert [float(tf.make_ndarray(v.tensor)) for v in events["toy_metric"]] == [4.0, 8.0, 10.0]

@@ -199,8 +199,16 @@ class Task(abc.ABC):
         """Images [N, H, W, C] in [-1, 1]; by default the first frame of videos."""
         return self.sample(noise, num_images, 1)[:, 0]
 
-    def sample_summaries(self, noise) -> Dict[str, tf.Tensor]:
-        """Named videos [N, T, H, W, C] or images [N, H, W, C] in [-1, 1] for TensorBoard."""
+    def sample_summaries(self, noise, batch=None) -> Dict[str, tf.Tensor]:
+        """Named videos [N, T, H, W, C] or images [N, H, W, C] in [-1, 1] for TensorBoard.
+
+        Args:
+          noise: a StatelessNoise with the run's fixed seed (the same latents
+            at every summary, so training progress is comparable).
+          batch: a fixed real batch (one replica's share of the first batch of
+            the run), for methods that condition on real frames (prediction,
+            reconstruction); unconditional generators ignore it.
+        """
         return {"samples": self.sample(noise, 8, self.default_num_frames)}
 
     @property

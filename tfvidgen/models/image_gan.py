@@ -56,7 +56,7 @@ class ImageGAN(base.Task):
         images = self.sample_images(noise, num_videos)
         return tf.repeat(images[:, None], num_frames, axis=1)
 
-    def sample_summaries(self, noise):
+    def sample_summaries(self, noise, batch=None):
         return {"samples": self.sample_images(noise, 16)}
 
     def train_step(self, batch, step, rng, global_batch_size):

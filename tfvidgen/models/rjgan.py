@@ -96,7 +96,7 @@ class RJGAN(video_gan.VideoGANTask):
         return tf.cond(self._is_summary_step(step), term, lambda: tf.constant(0.0))
 
     # Sampling API -------------------------------------------------------------------
-    def sample_summaries(self, noise):
+    def sample_summaries(self, noise, batch=None):
         codes = self.draw_codes(noise, 8, self.config.clip_length)
         videos = self.generate_videos(codes, self.config.clip_length, training=False)
         summary = self.summary_frames(codes, training=False)

@@ -185,7 +185,7 @@ class VideoGANTask(base.Task):
             codes = self.draw_codes(noise, num_videos, num_frames)
         return self.generate_videos(codes, num_frames, training=False)
 
-    def sample_summaries(self, noise):
+    def sample_summaries(self, noise, batch=None):
         return {"samples": self.sample(noise, 8, self.config.clip_length),
                 "fixed_content": self.sample_with_content(noise, 4, self.config.clip_length)}
 

@@ -41,8 +41,18 @@ class Trainer:
     """Trains a Task under a tf.distribute strategy."""
 
     def __init__(self, task: Task, data: pipeline.TrainingData, config: TrainConfig,
-                 strategy: tf.distribute.Strategy):
+                 strategy: tf.distribute.Strategy, hooks=()):
+        """Builds the task under the strategy and restores the latest checkpoint.
+
+        Args:
+          hooks: (every, fn) pairs: ``fn(trainer, step) -> {name: float}`` runs
+            on the chief every ``every`` steps (and at the last step); its
+            scalars are written under ``eval/`` in TensorBoard. Periodic
+            evaluation plugs in here without touching the loop.
+        """
         self.task, self.data, self.config, self.strategy = task, data, config, strategy
+        self.hooks = list(hooks)
+        self.summary_batch = None
         self.stop_requested = False
         os.makedirs(config.model_dir, exist_ok=True)
         # Same seed -> same initial weights (Keras initialisers draw from its global seed).
@@ -127,7 +137,10 @@ class Trainer:
         try:
             iterator = iter(self.dataset(start))
             while self.current_step < max_steps and not self.stop_requested:
-                metrics = self._train_step(next(iterator))
+                batch = next(iterator)
+                if self.summary_batch is None:
+                    self.summary_batch = self.strategy.experimental_local_results(batch)[0]
+                metrics = self._train_step(batch)
                 step = self.current_step
                 metrics = {k: float(v) for k, v in metrics.items()}
                 if not all(np.isfinite(v) for v in metrics.values()):
@@ -143,6 +156,7 @@ class Trainer:
                     self.write_scalars(step, metrics, rate)
                 if step % cfg.sample_every == 0 and self.is_chief:
                     self.write_samples(step)
+                self.run_hooks(step, last=step == max_steps)
                 if step % cfg.checkpoint_every == 0 and step < max_steps:
                     self.checkpoints.save(step)
         finally:
@@ -171,9 +185,31 @@ class Trainer:
             tf.summary.scalar("speed/steps_per_s", steps_per_s)
             tf.summary.scalar("speed/examples_per_s", steps_per_s * self.config.batch_size)
 
+    def run_hooks(self, step: int, last: bool = False) -> dict:
+        """Runs the hooks due at ``step``; writes their scalars under eval/."""
+        results = {}
+        if not self.is_chief:
+            return results
+        for every, fn in self.hooks:
+            if step % every == 0 or last:
+                results.update(fn(self, step) or {})
+        if results:
+            with self.eval_writer.as_default(step=step):
+                for name, value in results.items():
+                    tf.summary.scalar(name, float(value))
+        return results
+
+    @property
+    def eval_writer(self):
+        if not hasattr(self, "_eval_writer"):
+            self._eval_writer = tf.summary.create_file_writer(
+                os.path.join(self.config.model_dir, "eval"))
+        return self._eval_writer
+
     def write_samples(self, step: int) -> None:
         """GIF and grid summaries from a fixed seed, so that runs show the same latents."""
-        named = self.task.sample_summaries(StatelessNoise(self.config.seed))
+        named = self.task.sample_summaries(StatelessNoise(self.config.seed),
+                                           batch=self.summary_batch)
         with self.writer.as_default(step=step):
             summaries.video_summaries({k: v.numpy() for k, v in named.items()}, step)
 
