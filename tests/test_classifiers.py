@@ -53,6 +53,10 @@ def test_train_save_load_extract(tmp_path, kind):
     # Identical sets: 0 up to the rounding of square roots of a rank-deficient covariance.
     scale = max(1.0, float(np.trace(np.cov(feats, rowvar=False))))
     assert abs(frechet_distance(feats, feats)) < 1e-4 * scale
+    # Streaming statistics over batches equal the batch ones.
+    moments = ex.moments(inputs[i:i + 2] for i in range(0, 5, 2))
+    assert moments.count == 5
+    np.testing.assert_allclose(moments.covariance, np.cov(feats, rowvar=False), atol=1e-5)
     if kind == "video":
         with pytest.raises(ValueError, match="6 frames"):
             ex.logits(_uint8(2, 4))

@@ -7,6 +7,7 @@ Every extractor has the same interface, so that the evaluation protocols
     feats = extractor.activations(videos)    # float32 [N, D]
     logits = extractor.logits(videos)        # float32 [N, C]
     feats, logits = extractor.activations_and_logits(videos)   # one pass
+    real = extractor.moments(batches_of_real_videos)  # StreamingMoments, any N
 
 ``videos`` are uint8 [N, T, H, W, 3] for video extractors (``kind ==
 "video"``) and uint8 [N, H, W, 3] for image extractors (``kind ==
@@ -135,6 +136,19 @@ class Extractor:
     def logits(self, videos, batch_size: Optional[int] = None) -> np.ndarray:
         """Class logits [N, C] (float32) for classifier scores."""
         return self.activations_and_logits(videos, batch_size)[1]
+
+    def moments(self, batches, moments=None):
+        """Running mean/covariance of the activations of an iterable of batches.
+
+        For Frechet distances over more videos than fit in memory: pass a
+        generator of uint8 batches; returns a ``StreamingMoments`` (updated in
+        place when given) for ``frechet_distance_from_moments``.
+        """
+        from tfvidgen.metrics.streaming import StreamingMoments
+        moments = StreamingMoments() if moments is None else moments
+        for batch in batches:
+            moments.update(self.activations(batch))
+        return moments
 
     def __repr__(self):
         return (f"{type(self).__name__}(name={self.name!r}, kind={self.kind!r}, "
