@@ -167,8 +167,12 @@ def train_classifier(source: VideoSource, kind: str, output_dir: str, *,
         "feature_dim": int(model.get_layer("features").output.shape[-1]),
         "steps": int(steps), "batch_size": int(batch_size), "learning_rate": learning_rate,
         "width": int(width), "seed": int(seed), "num_train_videos": len(source),
-        "train_accuracy": float(history.history["accuracy"][-1]),
+        "train_loss_mean": float(history.history["loss"][-1]),
     }
+    # Accuracies of the trained network (inference-mode BatchNorm), not running means.
+    check = make_classifier_dataset(source, kind, clip_length=clip_length, every_nth=every_nth,
+                                    batch_size=batch_size, seed=seed + 2)
+    info["train_accuracy"] = float(model.evaluate(check, steps=validation_batches, verbose=0)[1])
     if validation_source is not None and len(validation_source):
         _check_labels(validation_source)
         val = make_classifier_dataset(validation_source, kind, clip_length=clip_length,
