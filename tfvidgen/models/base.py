@@ -219,15 +219,23 @@ class Task(abc.ABC):
     def serving_signatures(self) -> Dict[str, Callable]:
         """tf.functions with input signatures, by signature name.
 
-        ``serving_default`` takes a seed (int64) and a count (int32) and
-        returns uint8 videos [N, T, H, W, 3]; subclasses add their own.
+        ``serving_default`` takes a seed (int64), a count (int32) and an
+        optional length ``num_frames`` (int32, default ``default_num_frames``)
+        and returns uint8 videos [N, T, H, W, 3]; subclasses add their own.
+        The default is a tensor default of the tf.function, which
+        ``tf.saved_model.save`` records in ``SignatureDef.defaults``: TF
+        Serving (and ``tfvidgen.serving``'s server) fill it in when a request
+        leaves the input out. ``sample_frames`` is the same signature with
+        ``num_frames`` required, for servers that ignore defaults.
         """
         task = self
 
         @tf.function(input_signature=[tf.TensorSpec([], tf.int64, name="seed"),
-                                      tf.TensorSpec([], tf.int32, name="num_videos")])
-        def serving_default(seed, num_videos):
-            videos = task.sample(StatelessNoise(seed), num_videos, task.default_num_frames)
+                                      tf.TensorSpec([], tf.int32, name="num_videos"),
+                                      tf.TensorSpec([], tf.int32, name="num_frames")])
+        def serving_default(seed, num_videos,
+                            num_frames=tf.constant(task.default_num_frames, tf.int32)):
+            videos = task.sample(StatelessNoise(seed), num_videos, num_frames)
             return {"video": to_uint8(videos)}
 
         @tf.function(input_signature=[tf.TensorSpec([], tf.int64, name="seed"),
