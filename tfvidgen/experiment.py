@@ -65,10 +65,19 @@ def data_spec(data: pipeline.TrainingData, image_size: int) -> DataSpec:
 
 
 def build_task(values: dict, spec: DataSpec) -> Task:
+    """The registered task ``--model``, with its config filled from the flags.
+
+    A task class names its hyperparameter dataclass in ``config_class``
+    (default ``GANConfig``); each field takes the flag of the same name, and
+    fields without a flag keep their defaults.
+    """
     _load_registries()
     factory = _lookup(registry.TASKS, "model", values["model"])
-    config = GANConfig(**_fields(GANConfig, {**values, "init_image_generator":
-                                             values.get("init_image_generator") or ""}))
+    config_class = getattr(factory, "config_class", GANConfig)
+    config = config_class(**_fields(config_class, {
+        **values, "init_image_generator": values.get("init_image_generator") or ""}))
+    if not isinstance(config, GANConfig):
+        return factory(config, spec)
     if config.num_categories and spec.num_classes and config.num_categories != spec.num_classes:
         raise ValueError(f"--num_categories={config.num_categories} but the dataset has "
                          f"{spec.num_classes} classes ({', '.join(spec.class_names)}).")

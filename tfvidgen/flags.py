@@ -17,7 +17,9 @@ FLAGS = flags.FLAGS
 # Data -------------------------------------------------------------------------
 flags.DEFINE_string("dataset", "synthetic_expressions",
                     "Training dataset: synthetic_expressions (built in, no files), mug, "
-                    "video_folder (MoCoGAN strips), frame_folders, video_files, image_folder.")
+                    "video_folder (MoCoGAN strips), frame_folders, video_files, image_folder; "
+                    "for prediction: smmnist (Stochastic Moving MNIST, built in; also "
+                    "smmnist1, smmnist_nonuniform, smmnist1_nonuniform, moving_mnist), kth, bair.")
 flags.DEFINE_string("data_dir", None, "Root folder of the dataset's files.")
 flags.DEFINE_string("split", "train", "Dataset split: train, test or all.")
 flags.DEFINE_integer("image_size", 64, "Frame side in pixels (a power of two >= 16).")
@@ -25,7 +27,9 @@ flags.DEFINE_integer("clip_length", 16, "Frames per clip S_T shown to the video 
 flags.DEFINE_integer("every_nth", 1, "Temporal stride of real clips.")
 flags.DEFINE_integer("synthetic_identities", 24, "synthetic_expressions: number of identities.")
 flags.DEFINE_integer("synthetic_takes", 2, "synthetic_expressions: takes per identity and expression.")
-flags.DEFINE_integer("synthetic_video_length", 32, "synthetic_expressions: frames per video.")
+flags.DEFINE_integer("synthetic_video_length", 32,
+                     "Built-in generated datasets (synthetic_expressions, smmnist*): frames "
+                     "per video.")
 flags.DEFINE_string("image_dataset", None,
                     "Optional image set for the image discriminator (mixed image+video "
                     "training), e.g. image_folder.")
@@ -35,7 +39,9 @@ flags.DEFINE_float("broken_video_fraction", 0.0,
                    "discriminator only (0.5: seed 003's 1:1 image/video mixture).")
 
 # Model ------------------------------------------------------------------------
-flags.DEFINE_string("model", "rjgan", "Method: rjgan, rmocogan, mocogan, image_gan.")
+flags.DEFINE_string("model", "rjgan",
+                    "Method: rjgan, rmocogan, mocogan, image_gan; video prediction: svg_lp, "
+                    "svg_fp, svg_det.")
 flags.DEFINE_integer("ngf", 64, "Generator width (filters of its last hidden layer).")
 flags.DEFINE_integer("ndf", 64, "Discriminators' width (filters of their first layer).")
 flags.DEFINE_integer("content_dim", 50, "MoCoGAN/RMoCoGAN: content code size.")
@@ -60,6 +66,30 @@ flags.DEFINE_bool("share_fakes", True,
 flags.DEFINE_string("init_image_generator", None,
                     "Run directory or checkpoint whose image_generator initialises this "
                     "model's (pre-training between image_gan and rjgan).")
+
+# Prediction (SVG, seed 002 chapter 6) ------------------------------------------
+# Adam settings come from --learning_rate / --beta1 / --beta2 (SVG: 0.002, 0.9).
+flags.DEFINE_integer("n_past", 5, "SVG: context frames a prediction is conditioned on.")
+flags.DEFINE_integer("n_future", 10, "SVG: frames predicted after the context in training "
+                     "(clips are n_past + n_future frames).")
+flags.DEFINE_integer("n_eval", 30, "SVG: frames, context included, of the TensorBoard "
+                     "predictions and of serving_default's default length.")
+flags.DEFINE_integer("z_dim", 10, "SVG: size of the latent z_t (SM-MNIST 10, KTH 32, BAIR 64).")
+flags.DEFINE_integer("g_dim", 128, "SVG: size of the frame encoding h_t and of g_t.")
+flags.DEFINE_integer("rnn_size", 256, "SVG: cells per LSTM layer.")
+flags.DEFINE_integer("predictor_rnn_layers", 2, "SVG: LSTM layers of the frame predictor.")
+flags.DEFINE_integer("posterior_rnn_layers", 1, "SVG: LSTM layers of the posterior q_phi.")
+flags.DEFINE_integer("prior_rnn_layers", 1, "SVG-LP: LSTM layers of the learned prior p_psi.")
+flags.DEFINE_float("beta", 1e-4, "SVG: weight of the KL term (SM-MNIST, BAIR 1e-4; KTH 1e-6).")
+flags.DEFINE_bool("last_frame_skip", False,
+                  "SVG: skip connections from the previous frame at every step (default: "
+                  "from the last context frame once the context is over).")
+flags.DEFINE_enum("encoder_arch", "dcgan", ("dcgan", "vgg"),
+                  "SVG: frame encoder/decoder (dcgan: SM-MNIST; vgg: KTH, BAIR).")
+flags.DEFINE_integer("encoder_width", 64, "SVG: filters of the encoder's first level.")
+flags.DEFINE_integer("frame_channels", 3,
+                     "SVG: channels the model sees and predicts: 1 (grey, the mean of RGB: "
+                     "SM-MNIST, KTH) or 3; outputs keep the input's channels.")
 
 # Train ------------------------------------------------------------------------
 flags.DEFINE_string("model_dir", None, "Run directory; an existing one is resumed.")
@@ -87,7 +117,11 @@ _POSITIVE = ("image_size", "clip_length", "every_nth", "synthetic_identities", "
              "synthetic_video_length", "ngf", "ndf", "content_dim", "motion_dim", "latent_dim",
              "noise_dim", "residual_hidden", "image_batch_size", "max_steps", "batch_size",
              "cpu_replicas", "summary_every", "sample_every", "checkpoint_every",
-             "keep_checkpoints", "num_samples", "summary_frame_period")
+             "keep_checkpoints", "num_samples", "summary_frame_period",
+             "n_past", "n_future", "n_eval", "z_dim", "g_dim", "rnn_size", "predictor_rnn_layers",
+             "posterior_rnn_layers", "prior_rnn_layers", "encoder_width")
+# Models that take no per-video image batch (image_gan's batch is images).
+_NO_IMAGE_BATCH = ("image_gan", "svg_lp", "svg_fp", "svg_det")
 for _name in _POSITIVE:
     flags.register_validator(_name, lambda v: v is not None and v >= 1,
                              message=f"--{_name} must be a positive integer.")
@@ -95,6 +129,11 @@ for _name in ("learning_rate", "prior_stddev"):
     flags.register_validator(_name, lambda v: v > 0, message=f"--{_name} must be > 0.")
 flags.register_validator("num_categories", lambda v: v >= 0, "--num_categories must be >= 0.")
 flags.register_validator("weight_decay", lambda v: v >= 0, "--weight_decay must be >= 0.")
+flags.register_validator("beta", lambda v: v >= 0, "--beta must be >= 0.")
+flags.register_validator("frame_channels", lambda v: v in (1, 3), "--frame_channels must be 1 or 3.")
+flags.register_multi_flags_validator(
+    ["n_past", "n_eval"], lambda f: f["n_eval"] > f["n_past"],
+    "--n_eval must exceed --n_past (it counts the context frames too).")
 flags.register_validator("beta1", lambda v: 0 <= v < 1, "--beta1 must be in [0, 1).")
 flags.register_validator("beta2", lambda v: 0 <= v < 1, "--beta2 must be in [0, 1).")
 flags.register_validator("broken_video_fraction", lambda v: 0 <= v < 1,
@@ -106,7 +145,8 @@ flags.register_validator("split", lambda v: v in ("train", "test", "all"),
                          "--split must be train, test or all.")
 flags.register_multi_flags_validator(
     ["image_batch_size", "batch_size", "model"],
-    lambda f: f["model"] == "image_gan" or f["image_batch_size"] % f["batch_size"] == 0,
+    lambda f: (f["model"] in _NO_IMAGE_BATCH
+               or f["image_batch_size"] % f["batch_size"] == 0),
     "--image_batch_size must be a multiple of --batch_size (each video slot carries "
     "image_batch_size / batch_size frames for the image discriminator).")
 flags.register_validator("export_version", lambda v: v is None or v >= 0,

@@ -1,0 +1,501 @@
+"""Stochastic video generation (SVG; seed 002, chapter 6): SVG-LP, SVG-FP and the
+deterministic baseline, as Tasks of the one trainer.
+
+Symbols of sections 6.2 / 6.3.1 and where they live (networks in
+``tfvidgen/nets/svg_nets.py``):
+
+| symbol | code |
+| --- | --- |
+| h_t = Enc(x_t), skips | ``encoder`` (``FrameEncoder``, dcgan or vgg) |
+| mu_phi, sigma_phi = LSTM_phi(h_t) | ``posterior`` (``GaussianLSTM``), q(z_t / x_1:t) |
+| mu_psi, sigma_psi = LSTM_psi(h_t-1) | ``prior`` (SVG-LP only), p_psi(z_t / x_1:t-1) |
+| g_t = LSTM_theta(h_t-1, z_t) | ``frame_predictor`` (``PredictorLSTM``) |
+| x^_t = mu_theta = Dec(g_t, skip) | ``decoder`` (``FrameDecoder``, sigmoid output) |
+
+Objective, Eq. (6.5) (SVG-FP, prior N(0, I)) and Eq. (6.6) (SVG-LP, learned
+prior), per video::
+
+    sum_t  ||x^_t - x_t||^2 / (H W C)  +  beta * KL(q(z_t / x_1:t) || p(z_t))
+
+with one reparameterised sample of z_t per step. The reconstruction is the
+official code's ``MSELoss`` (mean over pixels) summed over steps and the KL
+is summed over z's dimensions and the steps (``kl_criterion``). The
+deterministic baseline (``svg_det``) is the same predictor without z, trained
+on the reconstruction term alone.
+
+One training iteration (``SVG.train_step``) on a clip x_1..x_T (T = n_past +
+n_future) in teacher-forcing mode: every frame is encoded once in one
+batched call (the official code encodes each frame twice per step, as input
+and as target), the three LSTMs run over whole sequences, and the decoder
+decodes all T - 1 predictions in one batched call. Step t (t = 2..T)
+predicts x_t from the real x_t-1 and z_t ~ q(z_t / x_1:t); its skip
+connections come from x_t-1 while t <= n_past and from the last context
+frame x_n_past afterwards (``--last_frame_skip``: always from x_t-1).
+
+Generation (``SVG.predict``, section 6.2 and Figure 6.2c): the context
+x_1..x_n_past is encoded in one call and warms up the LSTMs (with z from
+the posterior, which may look at the observed context, as the official
+generation code does); then each new frame is decoded from z_t drawn from
+the prior (N(0, I) for SVG-FP, p_psi for SVG-LP), fed back through the
+encoder into the predictor and, for SVG-LP, into the prior, for any number
+of future frames (a ``tf.while_loop``).
+
+Pixels: the pipeline gives frames in [-1, 1]; the networks work in [0, 1]
+(x01 = (x + 1) / 2, the decoder's sigmoid) and the loss is measured there
+as in the official code; predictions are returned in [-1, 1] (2 y - 1) like
+every Task's samples. ``--frame_channels=1`` makes the model see and
+predict grey frames (the mean of the RGB channels: SM-MNIST, KTH) while the
+pipeline, the summaries and the exports stay 3-channel (the grey prediction
+is repeated on the channels of the input).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfvidgen import registry
+from tfvidgen.models import base
+from tfvidgen.nets import svg_nets
+
+
+@dataclasses.dataclass(frozen=True)
+class SVGConfig:
+    """Hyperparameters of SVG (section 6.3.1), filled from the prediction flags.
+
+    Defaults are the paper's SM-MNIST settings (and the official code's):
+    5 context frames, 10 predicted, z 10, g 128, LSTMs of 256 cells, beta
+    1e-4, Adam 2e-3 with beta1 0.9. KTH: z 32, beta 1e-6, 10 + 10 frames,
+    VGG encoder; BAIR: z 64, beta 1e-4, 2 + 10 frames, VGG encoder.
+    """
+    n_past: int = 5               # context frames x_1..x_c-1
+    n_future: int = 10            # frames predicted in training
+    n_eval: int = 30              # frames (context included) of summaries / default predictions
+    z_dim: int = 10
+    g_dim: int = 128              # |h| and |g|
+    rnn_size: int = 256
+    predictor_rnn_layers: int = 2
+    posterior_rnn_layers: int = 1
+    prior_rnn_layers: int = 1
+    beta: float = 1e-4
+    last_frame_skip: bool = False
+    encoder_arch: str = "dcgan"   # dcgan | vgg
+    encoder_width: int = 64       # nf: width of the first encoder level
+    frame_channels: int = 3       # 1: grey model (mean of RGB), 3: colour
+    every_nth: int = 1
+    learning_rate: float = 2e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+
+
+# KL divergences in closed form (elementwise; sum over z and time is the caller's).
+
+def kl_standard_normal(mu, logvar):
+    """KL(N(mu, exp(logvar)) || N(0, 1)) = (exp(logvar) + mu^2 - 1 - logvar) / 2."""
+    return 0.5 * (tf.exp(logvar) + tf.square(mu) - 1.0 - logvar)
+
+
+def kl_normal_normal(mu1, logvar1, mu2, logvar2):
+    """KL(N(mu1, exp(logvar1)) || N(mu2, exp(logvar2))), elementwise.
+
+    = log(sigma2 / sigma1) + (sigma1^2 + (mu1 - mu2)^2) / (2 sigma2^2) - 1/2,
+    the official ``kl_criterion`` of SVG-LP.
+    """
+    return (0.5 * (logvar2 - logvar1)
+            + (tf.exp(logvar1) + tf.square(mu1 - mu2)) / (2.0 * tf.exp(logvar2)) - 0.5)
+
+
+def reparameterize(mu, logvar, eps):
+    """z = mu + sigma * eps (Kingma & Welling's reparameterisation trick)."""
+    return mu + tf.exp(0.5 * logvar) * eps
+
+
+def _merge_time(x):
+    """[B, T, ...] -> [B * T, ...]."""
+    return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+
+
+def _split_time(x, batch):
+    """[B * T, ...] -> [B, T, ...]."""
+    return tf.reshape(x, tf.concat([[batch, -1], tf.shape(x)[1:]], 0))
+
+
+class SVG(base.Task):
+    """Shared by the three variants; ``variant`` is "lp", "fp" or "det"."""
+
+    config_class = SVGConfig
+    variant = "lp"
+
+    @property
+    def stochastic(self) -> bool:
+        return self.variant != "det"
+
+    @property
+    def z_size(self) -> int:
+        return self.config.z_dim if self.stochastic else 0
+
+    # Data ------------------------------------------------------------------------
+    def data_requirements(self):
+        c = self.config
+        return base.DataRequirements(clip_length=c.n_past + c.n_future, every_nth=c.every_nth)
+
+    @property
+    def default_num_frames(self) -> int:
+        return self.config.n_eval
+
+    @property
+    def num_eval_future(self) -> int:
+        """Frames predicted after the context in summaries and by default in serving."""
+        return self.config.n_eval - self.config.n_past
+
+    # Networks ----------------------------------------------------------------------
+    def build(self):
+        c, size = self.config, self.data_spec.image_size
+        if c.n_past < 1 or c.n_future < 1:
+            raise ValueError("--n_past and --n_future must be >= 1")
+        if c.n_eval <= c.n_past:
+            raise ValueError(f"--n_eval={c.n_eval} must exceed --n_past={c.n_past} "
+                             "(it counts the context frames too)")
+        if c.frame_channels not in (1, 3):
+            raise ValueError(f"--frame_channels must be 1 or 3, got {c.frame_channels}")
+        self.encoder = svg_nets.FrameEncoder(c.encoder_arch, size, c.g_dim, c.encoder_width)
+        self.decoder = svg_nets.FrameDecoder(c.encoder_arch, size, c.g_dim, c.encoder_width,
+                                             c.frame_channels)
+        self.frame_predictor = svg_nets.PredictorLSTM(c.g_dim, c.rnn_size,
+                                                      c.predictor_rnn_layers)
+        frame = tf.zeros([1, size, size, c.frame_channels])
+        h, skips = self.encoder(frame)
+        self.decoder((h, skips))
+        self.frame_predictor(tf.zeros([1, 1, c.g_dim + self.z_size]))
+        if self.stochastic:
+            self.posterior = svg_nets.GaussianLSTM(c.z_dim, c.rnn_size, c.posterior_rnn_layers,
+                                                   name="posterior")
+            self.posterior(tf.zeros([1, 1, c.g_dim]))
+        if self.variant == "lp":
+            self.prior = svg_nets.GaussianLSTM(c.z_dim, c.rnn_size, c.prior_rnn_layers,
+                                               name="prior")
+            self.prior(tf.zeros([1, 1, c.g_dim]))
+        self.optimizer = keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1, beta_2=c.beta2)
+        self.optimizer.build(self.trainable_variables)
+        self._rollouts = {}
+
+    def networks(self) -> Dict[str, keras.Model]:
+        nets = {"encoder": self.encoder, "decoder": self.decoder,
+                "frame_predictor": self.frame_predictor}
+        if self.stochastic:
+            nets["posterior"] = self.posterior
+        if self.variant == "lp":
+            nets["prior"] = self.prior
+        return nets
+
+    def optimizers(self):
+        return {"svg": self.optimizer}
+
+    @property
+    def trainable_variables(self):
+        return [v for net in self.networks().values() for v in net.trainable_variables]
+
+    # Pixels -----------------------------------------------------------------------
+    def to_model(self, frames):
+        """Frames [..., C] in [-1, 1] (C = 1 or 3) -> the model's [0, 1] frames."""
+        frames = tf.convert_to_tensor(frames, tf.float32)
+        if self.config.frame_channels == 1:
+            frames = tf.reduce_mean(frames, axis=-1, keepdims=True)
+        else:
+            shape = frames.shape[:-1].concatenate([3])
+            frames = tf.broadcast_to(frames, tf.concat([tf.shape(frames)[:-1], [3]], 0))
+            frames = tf.ensure_shape(frames, shape)
+        return (frames + 1.0) / 2.0
+
+    def from_model(self, frames01, channels):
+        """The model's [0, 1] frames -> [-1, 1] with ``channels`` channels (1 or 3)."""
+        frames = frames01 * 2.0 - 1.0
+        if self.config.frame_channels == 1:
+            return tf.broadcast_to(frames, tf.concat([tf.shape(frames)[:-1], [channels]], 0))
+        if isinstance(channels, int):
+            return frames if channels == 3 else tf.reduce_mean(frames, -1, keepdims=True)
+        return tf.cond(tf.equal(channels, 1),
+                       lambda: tf.reduce_mean(frames, -1, keepdims=True), lambda: frames)
+
+    def _encode(self, frames, training):
+        """[B, T, S, S, C] -> h [B, T, g], skips (each [B, T, s, s, c]); one batched call."""
+        batch = tf.shape(frames)[0]
+        h, skips = self.encoder(_merge_time(frames), training=training)
+        return _split_time(h, batch), [_split_time(s, batch) for s in skips]
+
+    def _decode(self, g, skips, training):
+        """g [B, T, g_dim], skips [B, T, ...] -> frames [B, T, S, S, C]; one batched call."""
+        batch = tf.shape(g)[0]
+        frames = self.decoder((_merge_time(g), [_merge_time(s) for s in skips]),
+                              training=training)
+        return _split_time(frames, batch)
+
+    def skip_sources(self, num_frames: int) -> np.ndarray:
+        """For targets t = 1..num_frames-1 (0-based): the frame whose skips Dec sees."""
+        c = self.config
+        t = np.arange(1, num_frames)
+        return t - 1 if c.last_frame_skip else np.minimum(t - 1, c.n_past - 1)
+
+    # Training ---------------------------------------------------------------------
+    def reconstruct(self, frames01, eps, training=False):
+        """Teacher-forced pass over a clip (the training graph), x^_2..x^_T.
+
+        Args:
+          frames01: real clip [B, T, S, S, C] in [0, 1] (model channels).
+          eps: N(0, I) noise [B, T - 1, z] for the posterior samples (unused
+            by the deterministic baseline).
+          training: BatchNorm mode.
+        Returns:
+          dict with ``frames`` [B, T - 1, S, S, C] in [0, 1] and, for the
+          stochastic variants, the per-step ``kl`` [B, T - 1, z].
+        """
+        num_frames = frames01.shape[1]
+        h, skips = self._encode(frames01, training)
+        h_in = h[:, :-1]
+        inputs, out = h_in, {}
+        if self.stochastic:
+            mu, logvar, _ = self.posterior(h[:, 1:])
+            inputs = tf.concat([h_in, reparameterize(mu, logvar, eps)], axis=-1)
+            if self.variant == "lp":
+                mu_p, logvar_p, _ = self.prior(h_in)
+                out["kl"] = kl_normal_normal(mu, logvar, mu_p, logvar_p)
+            else:
+                out["kl"] = kl_standard_normal(mu, logvar)
+        g, _ = self.frame_predictor(inputs)
+        sources = self.skip_sources(num_frames)
+        out["frames"] = self._decode(g, [tf.gather(s, sources, axis=1) for s in skips],
+                                     training)
+        return out
+
+    def train_step(self, batch, step, rng, global_batch_size):
+        c = self.config
+        x = self.to_model(batch["video"])
+        steps = x.shape[1] - 1
+        eps = (rng.normal(tf.stack([tf.shape(x)[0], steps, self.z_size]))
+               if self.stochastic else None)
+        with tf.GradientTape() as tape:
+            out = self.reconstruct(x, eps, training=True)
+            # Official MSELoss: mean over pixels, summed over the predicted steps.
+            mse = tf.reduce_sum(tf.reduce_mean(tf.square(out["frames"] - x[:, 1:]),
+                                               axis=[2, 3, 4]), axis=1)
+            per_example = mse
+            if self.stochastic:
+                kl = tf.reduce_sum(out["kl"], axis=[1, 2])
+                per_example = mse + c.beta * kl
+            loss = base.average(per_example, global_batch_size)
+        base.apply_gradients(self.optimizer, tape, loss, self.trainable_variables)
+        metrics = {"loss": loss, "mse": base.average(mse / steps, global_batch_size)}
+        if self.stochastic:
+            metrics["kl"] = base.average(kl / steps, global_batch_size)
+        return metrics
+
+    # Prediction --------------------------------------------------------------------
+    def _draw(self, noise, batch, num_context, num_future):
+        """eps for the context's posterior samples and the future's prior samples."""
+        if not self.stochastic:
+            return (tf.zeros(tf.stack([batch, num_context - 1, 0])),
+                    tf.zeros(tf.stack([batch, num_future, 0])))
+        return (noise.normal(tf.stack([batch, num_context - 1, self.z_size])),
+                noise.normal(tf.stack([batch, num_future, self.z_size])))
+
+    def _rollout(self, context01, eps_context, eps_future):
+        """Context [B, n, S, S, C] in [0, 1] -> predicted frames [B, F, S, S, C] in [0, 1]."""
+        num_context = context01.shape[1]
+        batch = tf.shape(context01)[0]
+        num_future = tf.shape(eps_future)[1]
+        h, skips = self._encode(context01, training=False)
+        predictor_state = self.frame_predictor.zero_state(batch)
+        prior_state = self.prior.zero_state(batch) if self.variant == "lp" else ()
+        if num_context > 1:  # warm the LSTMs up on the context, as the official generation
+            inputs = h[:, :-1]
+            if self.stochastic:
+                mu, logvar, _ = self.posterior(h[:, 1:])
+                inputs = tf.concat([inputs, reparameterize(mu, logvar, eps_context)], -1)
+            _, predictor_state = self.frame_predictor(inputs)
+            if self.variant == "lp":
+                _, _, prior_state = self.prior(h[:, :-1])
+        h_prev = h[:, -1]
+        skip = [s[:, -1] for s in skips]
+        size, channels = context01.shape[2], context01.shape[-1]
+        frames = tf.TensorArray(tf.float32, size=num_future,
+                                element_shape=tf.TensorShape([None, size, size, channels]))
+        for t in tf.range(num_future):
+            if self.variant == "lp":
+                mu_t, logvar_t, prior_state = self.prior.step(h_prev, prior_state)
+                z = reparameterize(mu_t, logvar_t, eps_future[:, t])
+            else:
+                z = eps_future[:, t]  # N(0, I) for SVG-FP; empty for the baseline
+            g, predictor_state = self.frame_predictor.step(tf.concat([h_prev, z], -1),
+                                                           predictor_state)
+            x = self.decoder((g, skip), training=False)
+            frames = frames.write(t, x)
+            h_prev, new_skip = self.encoder(x, training=False)
+            if self.config.last_frame_skip:
+                skip = new_skip
+        # An empty TensorArray cannot stack with an unknown batch size.
+        out = tf.cond(num_future > 0, lambda: tf.transpose(frames.stack(), [1, 0, 2, 3, 4]),
+                      lambda: tf.zeros([batch, 0, size, size, channels]))
+        return tf.ensure_shape(out, [None, None, size, size, channels])
+
+    def _rollout_fn(self, num_context: int):
+        """The compiled rollout for ``num_context`` context frames (one trace each)."""
+        if num_context not in self._rollouts:
+            size, c = self.data_spec.image_size, self.config.frame_channels
+            self._rollouts[num_context] = tf.function(self._rollout, input_signature=[
+                tf.TensorSpec([None, num_context, size, size, c], tf.float32),
+                tf.TensorSpec([None, num_context - 1, self.z_size], tf.float32),
+                tf.TensorSpec([None, None, self.z_size], tf.float32)])
+        return self._rollouts[num_context]
+
+    def predict(self, context_frames, num_future, noise):
+        """Future frames after real context frames (the evaluation protocol's entry).
+
+        Args:
+          context_frames: float [B, n, H, W, C] in [-1, 1], C = 1 or 3, any
+            n >= 1 known statically (the model was trained with n_past).
+          num_future: frames to predict (int or int32 scalar tensor), any >= 0.
+          noise: StatelessNoise (same seed, same futures) or tf.random.Generator.
+        Returns:
+          float [B, num_future, H, W, C] in [-1, 1].
+        """
+        context = tf.convert_to_tensor(context_frames, tf.float32)
+        num_context = context.shape[1]
+        if num_context is None or num_context < 1:
+            raise ValueError(f"predict needs at least one context frame with a static "
+                             f"count, got context of shape {context.shape}")
+        channels = context.shape[-1] if context.shape[-1] is not None else tf.shape(context)[-1]
+        batch = tf.shape(context)[0]
+        eps_context, eps_future = self._draw(noise, batch, num_context, num_future)
+        future = self._rollout_fn(num_context)(self.to_model(context), eps_context, eps_future)
+        return self.from_model(future, channels)
+
+    # Sampling and summaries ---------------------------------------------------------
+    def set_sample_context(self, context_frames) -> None:
+        """Real context frames [k, >= n_past, H, W, C] in [-1, 1] that ``sample`` continues."""
+        self._sample_context = tf.convert_to_tensor(
+            context_frames, tf.float32)[:, :self.config.n_past]
+
+    def sample(self, noise, num_videos, num_frames):
+        """SVG is conditional: videos continuing known context frames.
+
+        Video i continues context i % k of ``set_sample_context`` (set by
+        ``sample_summaries`` from the trainer's fixed real batch); with no
+        context set, a black one. The n_past context frames come first.
+        """
+        n_past = self.config.n_past
+        context = getattr(self, "_sample_context", None)
+        if context is None:
+            size = self.data_spec.image_size
+            context = -tf.ones([1, n_past, size, size, self.data_spec.channels])
+        index = tf.range(num_videos) % tf.shape(context)[0]
+        context = tf.gather(context, index)
+        future = self.predict(context, tf.maximum(num_frames - n_past, 0), noise)
+        return tf.concat([context, future], axis=1)[:, :num_frames]
+
+    def sample_summaries(self, noise, batch=None) -> Dict[str, tf.Tensor]:
+        """``prediction``: each row is the ground truth then prior samples; predicted
+        frames have a red border. ``reconstruction`` (stochastic variants): truth
+        beside the teacher-forced reconstruction with posterior z (what training sees).
+        """
+        c = self.config
+        if batch is not None:
+            self.set_sample_context(batch["video"][:4])
+            truth = tf.convert_to_tensor(batch["video"][:4], tf.float32)
+        else:
+            truth = self.sample(noise, 4, c.n_past)
+        k, channels = truth.shape[0], truth.shape[-1]
+        context = truth[:, :c.n_past]
+        horizon = self.num_eval_future
+        shown_truth = _pad_time(truth, c.n_past + horizon)
+        columns = [shown_truth]
+        for _ in range(3 if self.stochastic else 1):
+            future = _mark_predicted(self.predict(context, horizon, noise))
+            columns.append(tf.concat([context, future], axis=1))
+        named = {"prediction": _side_by_side(columns)}
+        if self.stochastic and batch is not None and truth.shape[1] > 1:
+            x = self.to_model(truth)
+            eps = noise.normal([k, truth.shape[1] - 1, self.z_size])
+            rec = self.from_model(self.reconstruct(x, eps)["frames"], channels)
+            rec = tf.concat([truth[:, :1], _mark_predicted(rec)], axis=1)
+            named["reconstruction"] = _side_by_side([truth, rec])
+        return named
+
+    # Serving ------------------------------------------------------------------------
+    def serving_signatures(self):
+        """``predict`` (context uint8 [N, n_past, H, W, C], seed int64, num_future int32
+        -> video uint8 [N, n_past + num_future, H, W, C]: the context, then the
+        prediction); ``serving_default`` is the same with num_future defaulting
+        to n_eval - n_past."""
+        task, c, size = self, self.config, self.data_spec.image_size
+        spec = [tf.TensorSpec([None, c.n_past, size, size, None], tf.uint8, name="context"),
+                tf.TensorSpec([], tf.int64, name="seed"),
+                tf.TensorSpec([], tf.int32, name="num_future")]
+
+        def run(context, seed, num_future):
+            frames = tf.cast(context, tf.float32) / 127.5 - 1.0
+            future = task.predict(frames, num_future, base.StatelessNoise(seed))
+            return {"video": tf.concat([context, base.to_uint8(future)], axis=1)}
+
+        @tf.function(input_signature=spec)
+        def predict(context, seed, num_future):
+            return run(context, seed, num_future)
+
+        @tf.function(input_signature=spec)
+        def serving_default(context, seed,
+                            num_future=tf.constant(self.num_eval_future, tf.int32)):
+            return run(context, seed, num_future)
+
+        return {"serving_default": serving_default, "predict": predict}
+
+
+def _pad_time(videos, num_frames):
+    """Pads [N, T, ...] with mid-grey frames up to ``num_frames`` (or cuts)."""
+    missing = num_frames - videos.shape[1]
+    if missing <= 0:
+        return videos[:, :num_frames]
+    pad = tf.zeros(tf.concat([tf.shape(videos)[:1], [missing], tf.shape(videos)[2:]], 0))
+    return tf.concat([videos, pad], axis=1)
+
+
+def _mark_predicted(videos):
+    """A one-pixel red border on predicted frames [N, T, H, W, 3] (summaries only)."""
+    if videos.shape[-1] != 3:
+        return videos
+    h, w = videos.shape[2], videos.shape[3]
+    rows = tf.range(h)[:, None]
+    cols = tf.range(w)[None, :]
+    border = (rows == 0) | (rows == h - 1) | (cols == 0) | (cols == w - 1)
+    red = tf.constant([1.0, -1.0, -1.0])
+    return tf.where(border[None, None, :, :, None], red, videos)
+
+
+def _side_by_side(videos, gutter=1):
+    """Videos [N, T, H, W, C] of equal shape -> [N, T, H, k W + gutters, C]."""
+    sep = tf.zeros(tf.concat([tf.shape(videos[0])[:3], [gutter], tf.shape(videos[0])[4:]], 0))
+    parts = []
+    for i, v in enumerate(videos):
+        if i:
+            parts.append(sep)
+        parts.append(v)
+    return tf.concat(parts, axis=3)
+
+
+@registry.register_task("svg_lp")
+class SVGLP(SVG):
+    """SVG with a learned prior p_psi(z_t / x_1:t-1) (Eq. 6.6)."""
+    variant = "lp"
+
+
+@registry.register_task("svg_fp")
+class SVGFP(SVG):
+    """SVG with the fixed prior N(0, I) (Eq. 6.5)."""
+    variant = "fp"
+
+
+@registry.register_task("svg_det")
+class SVGDeterministic(SVG):
+    """The deterministic baseline: SVG's encoder, LSTM_theta and decoder without z."""
+    variant = "det"
