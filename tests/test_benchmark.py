@@ -47,11 +47,11 @@ def test_torch_baseline_tiny_iteration():
     module = benchmark.load_torch_baseline()
     gan = benchmark.gan_config("tiny")
     for model in ("mocogan", "rjgan"):
-        baseline = module.Baseline(model=model, image_size=32, ngf=gan.ngf, ndf=gan.ndf,
-                                   num_categories=gan.num_categories,
-                                   clip_length=gan.clip_length, video_batch=gan.batch_size,
-                                   image_batch=gan.image_batch_size,
-                                   content_dim=gan.content_dim, motion_dim=gan.motion_dim,
-                                   latent_dim=gan.latent_dim, noise_dim=gan.noise_dim, threads=1)
+        baseline = module.Baseline(
+            model=model, image_size=benchmark.PRESETS["tiny"]["image_size"], ngf=gan.ngf,
+            ndf=gan.ndf, num_categories=gan.num_categories, clip_length=gan.clip_length,
+            video_batch=gan.batch_size, image_batch=gan.image_batch_size,
+            content_dim=gan.content_dim, motion_dim=gan.motion_dim, latent_dim=gan.latent_dim,
+            noise_dim=gan.noise_dim, threads=1)
         assert baseline.iteration() > 0
         assert baseline.describe()["framework"] == "torch"
