@@ -107,6 +107,25 @@ flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
 flags.DEFINE_integer("num_samples", 16, "Videos in the run's samples.gif.")
 flags.DEFINE_bool("export_after_training", False,
                   "Export a SavedModel to <model_dir>/export when training ends.")
+flags.DEFINE_integer("eval_every", 0,
+                     "Steps between periodic evaluations of --eval_metrics, written to "
+                     "TensorBoard under eval/ (0: none).")
+flags.DEFINE_string("eval_metrics", "parzen",
+                    "Metrics of --eval_every: bin/evaluate's names with small sample sizes, "
+                    "e.g. parzen,nn or fd@classifier:runs/expr_classifier (docs/evaluation.md).")
+flags.register_validator("eval_every", lambda v: v >= 0, "--eval_every must be >= 0.")
+
+
+def _check_eval_metrics(text):
+    from tfvidgen.evaluate import check_train_metrics  # lazy: TensorFlow
+    try:
+        check_train_metrics(text)
+    except ValueError as e:
+        raise flags.ValidationError(f"--eval_metrics: {e}") from None
+    return True
+
+
+flags.register_validator("eval_metrics", _check_eval_metrics)
 
 # Export -----------------------------------------------------------------------
 flags.DEFINE_string("export_dir", None, "Base folder of SavedModel exports.")

@@ -39,7 +39,15 @@ def main(argv):
         fail(str(e))
     os.makedirs(config.model_dir, exist_ok=True)
     atomic_write(experiment.flags_file(config.model_dir), tfv_flags.serialize())
-    trainer = Trainer(task, data, config, strategy)
+    hooks = []
+    if FLAGS.eval_every:  # periodic evaluation under eval/ (docs/evaluation.md)
+        from tfvidgen.evaluate import make_train_hook
+        try:
+            hooks.append((FLAGS.eval_every, make_train_hook(
+                FLAGS.eval_metrics, values, seed=FLAGS.seed, task=task, data=data)))
+        except (ValueError, FileNotFoundError) as e:
+            fail(f"--eval_metrics: {e}")
+    trainer = Trainer(task, data, config, strategy, hooks=hooks)
     print(f"{FLAGS.model} on {FLAGS.dataset}: {len(data.videos)} videos, "
           f"step {trainer.current_step}/{config.max_steps}, "
           f"{strategy.num_replicas_in_sync} replica(s), run dir {config.model_dir}",
