@@ -424,3 +424,17 @@ def test_bin_serve_refuses_what_it_cannot_do(tmp_path):
     proc = _bin("serve", "--server=tensorflow_model_server", f"--model_base_path={tmp_path}")
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "not on PATH" in stderr
+
+
+def test_serving_benchmark_against_a_running_server(model, server):
+    from tfvidgen.serving import benchmark
+    _, path = model
+    config = benchmark.ServingBenchmarkConfig(saved_model=path, target=f"127.0.0.1:{server.port}",
+                                              batch_sizes=(1, 2), requests=2, warmup=0)
+    result = benchmark.measure(config)
+    assert result["same_videos_over_grpc"] is True
+    assert set(result["results"]["grpc"]) == {"1", "2"}
+    assert result["results"]["in_process"]["2"]["videos_per_s"] > 0
+    assert result["video_shape_per_request"] == [2, T, 16, 16, 3]
+    table = benchmark.markdown(result)
+    assert table.count("\n") == 3 and "| 2 |" in table
