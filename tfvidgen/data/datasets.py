@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tfvidgen import registry
 from tfvidgen.data import synthetic_expressions, video_folder, frame_folders, video_files, mug  # noqa: F401
-from tfvidgen.data import moving_mnist  # noqa: F401
+from tfvidgen.data import bair, kth, moving_mnist  # noqa: F401
 from tfvidgen.data.sources import VideoSource
 
 
