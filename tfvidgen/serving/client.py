@@ -346,6 +346,8 @@ class Client:
           output: output key (default ``video``, else ``image``, else the only one).
           extra_inputs: further inputs of the signature.
         """
+        if num_videos < 1:
+            raise ValueError(f"num_videos must be >= 1, got {num_videos}")
         sig = self.signatures(model_name, version, version_label, timeout_s).get(signature)
         if sig is None:
             known = ", ".join(sorted(self.signatures(model_name, version, version_label)))
@@ -364,8 +366,6 @@ class Client:
         splittable = count_key in ("num_videos", "num_images") and seed_key is not None
         size = self.max_batch_size if (splittable and self.max_batch_size) else num_videos
         chunks = [(k, min(size, num_videos - k * size)) for k in range(-(-num_videos // size))]
-        if not chunks:
-            raise ValueError("num_videos must be >= 1")
 
         def one(chunk):
             k, n = chunk

@@ -132,7 +132,8 @@ def prepare(servable: Servable, request: predict_pb2.PredictRequest,
         raise invalid(f"missing input {', '.join(map(repr, missing))} of signature {name!r}; "
                       f"its inputs are: {expected}")
     inputs = {}
-    for key, info in sig.inputs.items():
+    for key in sorted(sig.inputs):
+        info = sig.inputs[key]
         if key not in request.inputs:
             inputs[key] = defaults[key]
             continue
