@@ -96,8 +96,12 @@ def binary_argv(argv) -> list:
 
 def run_binary(argv) -> None:
     command = binary_argv(argv)
-    if FLAGS.host not in ("127.0.0.1", "0.0.0.0"):
-        print(f"note: {BINARY} binds every interface; --host is ignored", file=sys.stderr)
+    print(f"note: {BINARY} binds every interface (--host applies to the package's server "
+          "only)", file=sys.stderr)
+    if FLAGS.enable_batching:
+        print(f"warning: {BINARY}'s batcher needs a batch dimension on every input and "
+              "tfvidgen's signatures take scalars: requests will fail (docs/serving.md, "
+              "Batching). Leave out --enable_batching.", file=sys.stderr)
     print("exec " + " ".join(command), file=sys.stderr, flush=True)
     os.execvp(command[0], command)
 
