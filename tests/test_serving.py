@@ -112,6 +112,35 @@ def test_rest_gives_the_same_videos(model, server, client):
         with pytest.raises(ServingError) as e:
             rest.sample(seed=1, model_name="nope")
         assert e.value.code == grpc.StatusCode.NOT_FOUND
+    # TF Serving's JSON, as curl would send it.
+    url = f"http://127.0.0.1:{server.rest_port}/v1/models/rjgan"
+    reply = _post(url + ":predict", {"signature_name": "serving_default",
+                                     "inputs": {"seed": 7, "num_videos": 2}})
+    assert set(reply) == {"outputs"}  # one output: the array itself
+    np.testing.assert_array_equal(np.asarray(reply["outputs"], np.uint8),
+                                  in_process(task, 7, 2))
+    reply = _post(url + "/versions/1:predict", {"signature_name": "summary_frame",
+                                                "inputs": {"seed": 7, "num_videos": 2}})
+    assert set(reply["outputs"]) == {"summary_frame", "video"}
+    reply = _post(url + ":predict", {"instances": [{"seed": 7, "num_videos": 2}]}, 400)
+    assert "rank 0" in reply["error"] and "got [1]" in reply["error"]
+    reply = _post(url + ":predict", {"inputs": {"seed": 7.5, "num_videos": 2}}, 400)
+    assert "'seed'" in reply["error"]
+    assert _post(url + "/labels/x:predict", {"inputs": {"seed": 7, "num_videos": 2}}, 400)
+
+
+def _post(url, body, status=200):
+    import json
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            assert reply.status == status
+            return json.loads(reply.read())
+    except urllib.error.HTTPError as e:
+        assert e.code == status, e.read()
+        return json.loads(e.read())
 
 
 def test_metadata_and_status(client):
@@ -222,6 +251,19 @@ def test_new_version_and_labels_while_serving(model, tmp_path):
                                       in_process(task, 4, 2))
         states = {s["version"]: s["state"] for s in c.status()}
         assert states == {1: "AVAILABLE", 2: "AVAILABLE"}
+        # ModelService/HandleReloadConfigRequest: a new config, applied at once.
+        from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
+        new = config.update_model_config(cfg_file, "rjgan", str(base), "specific:2",
+                                         {"stable": 2})
+        with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+            reply = model_service_pb2_grpc.ModelServiceStub(channel).HandleReloadConfigRequest(
+                model_management_pb2.ReloadConfigRequest(config=new), timeout=120)
+        assert reply.status.error_code == 0
+        assert c.metadata(version_label="stable")[0] == 2
+        with pytest.raises(ServingError) as e:
+            c.metadata(version_label="canary")
+        assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert {s["version"]: s["state"] for s in c.status()} == {1: "END", 2: "AVAILABLE"}
 
 
 def test_latest_policy_unloads_the_old_version_after_the_new_one_loads(model, tmp_path):
@@ -413,6 +455,22 @@ def test_bin_serve_bin_sample_and_bin_export(model, tmp_path):
         ("rjgan", "/models/rjgan", {"stable": 1})
 
 
+def test_bin_serve_runs_tensorflow_model_server_when_on_path(tmp_path):
+    fake = tmp_path / "tensorflow_model_server"
+    fake.write_text("#!/bin/sh\necho \"args: $*\"\n")
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.defpath}")
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bin", "serve"), "--model_name=rjgan",
+         "--model_base_path=/models/rjgan", "--port=8500", "--rest_api_port=8501",
+         "--host", "127.0.0.1", "--max_batch_size=8", "--tensorflow_intra_op_parallelism=2"],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ("args: --model_name=rjgan --model_base_path=/models/rjgan "
+                                   "--port=8500 --rest_api_port=8501 "
+                                   "--tensorflow_intra_op_parallelism=2")
+
+
 def test_bin_serve_refuses_what_it_cannot_do(tmp_path):
     proc = _bin("serve", "--server=package")
     _, stderr = proc.communicate(timeout=120)
@@ -424,6 +482,9 @@ def test_bin_serve_refuses_what_it_cannot_do(tmp_path):
     proc = _bin("serve", "--server=tensorflow_model_server", f"--model_base_path={tmp_path}")
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "not on PATH" in stderr
+    proc = _bin("sample", "--model_name=rjgan", f"--output={tmp_path}/x.avi")
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and ".gif, .mp4 or .npy" in stderr
 
 
 def test_serving_benchmark_against_a_running_server(model, server):
@@ -438,3 +499,19 @@ def test_serving_benchmark_against_a_running_server(model, server):
     assert result["video_shape_per_request"] == [2, T, 16, 16, 3]
     table = benchmark.markdown(result)
     assert table.count("\n") == 3 and "| 2 |" in table
+
+
+def test_bin_sample_writes_gif_npy_and_mp4(tmp_path):
+    from PIL import Image
+    from tfvidgen.cli.sample import write
+    videos = np.random.default_rng(0).integers(0, 255, [5, 7, 16, 16, 3]).astype(np.uint8)
+    write(str(tmp_path / "v.npy"), videos, 8.0)
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), videos)
+    write(str(tmp_path / "v.gif"), videos, 8.0)
+    with Image.open(tmp_path / "v.gif") as gif:
+        assert gif.n_frames == 7 and gif.size == (3 * 17 - 1, 2 * 17 - 1)
+    write(str(tmp_path / "images.gif"), videos[:, 0], 8.0)  # [N, H, W, 3]: one frame
+    pytest.importorskip("imageio_ffmpeg")
+    import imageio.v3 as iio
+    write(str(tmp_path / "v.mp4"), videos, 8.0)
+    assert iio.imread(tmp_path / "v.mp4").shape == (7, 48, 64, 3)  # padded to 16s
