@@ -1,5 +1,10 @@
 """SVG-LP, SVG-FP and the deterministic baseline (seed 002, chapter 6)."""
+import glob
 import inspect
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -273,3 +278,56 @@ def test_export_and_load_the_prediction_signature(name, tmp_path):
                                       seed=tf.constant(1, tf.int64),
                                       num_future=tf.constant(0))["video"]
     assert default.shape == (1, 2, SIZE, SIZE, 1)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = {"svg_lp_smmnist": ("SVGLP", "smmnist", "dcgan", 10, 1e-4, 5, 10, 1),
+           "svg_fp_smmnist": ("SVGFP", "smmnist", "dcgan", 10, 1e-4, 5, 10, 1),
+           "svg_det_smmnist": ("SVGDeterministic", "smmnist", "dcgan", 10, 1e-4, 5, 10, 1),
+           "svg_lp_kth": ("SVGLP", "kth", "vgg", 32, 1e-6, 10, 10, 1),
+           "svg_lp_bair": ("SVGLP", "bair", "vgg", 64, 1e-4, 2, 10, 3)}
+_PARSE = """
+import json, sys
+from tfvidgen import experiment, flags
+from tfvidgen.models.base import DataSpec
+out = {}
+for cfg in sys.argv[1:]:
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["x", "--flagfile=" + cfg])
+    values = experiment.flag_values(flags.FLAGS)
+    task = experiment.build_task(values, DataSpec(image_size=values["image_size"]))
+    c = task.config
+    out[cfg] = [type(task).__name__, values["dataset"], c.encoder_arch, c.z_dim, c.beta,
+                c.n_past, c.n_future, c.frame_channels, c.learning_rate, c.beta1, c.g_dim,
+                values["batch_size"]]
+print(json.dumps(out))
+"""
+
+
+def _run(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_configs_parse_and_carry_the_papers_settings():
+    paths = [os.path.join("configs", f"{name}.cfg") for name in CONFIGS]
+    parsed = json.loads(_run("-c", _PARSE, *paths).stdout.splitlines()[-1])
+    for name, expected in CONFIGS.items():
+        got = parsed[os.path.join("configs", f"{name}.cfg")]
+        assert tuple(got[:8]) == expected, name
+        assert got[8:] == [0.002, 0.9, 128, 100], name
+
+
+def test_bin_train_on_smmnist_from_the_config(tmp_path):
+    run_dir = str(tmp_path / "run")
+    _run(os.path.join(ROOT, "bin", "train"), "--flagfile=configs/svg_lp_smmnist.cfg",
+         f"--model_dir={run_dir}", "--image_size=16", "--encoder_width=4", "--g_dim=8",
+         "--z_dim=2", "--rnn_size=8", "--n_past=2", "--n_future=2", "--n_eval=4",
+         "--synthetic_video_length=6", "--batch_size=2", "--max_steps=2", "--summary_every=1",
+         "--sample_every=1", "--num_samples=2")
+    assert os.path.exists(os.path.join(run_dir, "samples.gif"))
+    assert "--model=svg_lp" in open(os.path.join(run_dir, "flags.txt")).read()
+    assert glob.glob(os.path.join(run_dir, "train", "events.*"))
