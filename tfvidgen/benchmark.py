@@ -243,9 +243,11 @@ def summarize(times: List[float], video_batch: int, cpu_times: Optional[List[flo
               ) -> dict:
     """Median / p10 / p90 seconds per iteration and videos per second.
 
-    ``cpu_times`` (process CPU seconds per iteration) gives ``cpu_per_wall``:
-    about the number of cores the process had on average (near ``threads``
-    on an idle machine, lower when other processes compete for the cores).
+    ``cpu_times`` (process CPU seconds per iteration) gives their median,
+    which depends little on other processes' load (but includes threads
+    spinning while they wait), and ``cpu_per_wall``: about the number of
+    cores the process had on average (near ``threads`` on an idle machine,
+    lower when other processes compete for the cores).
     """
     q = np.percentile(times, [10, 50, 90])
     median = statistics.median(times)
@@ -254,6 +256,7 @@ def summarize(times: List[float], video_batch: int, cpu_times: Optional[List[flo
            "sec_per_iter_p90": round(float(q[2]), 4), "iterations": len(times),
            "times": [round(t, 3) for t in times]}
     if cpu_times:
+        out["cpu_sec_per_iter_median"] = round(statistics.median(cpu_times), 3)
         out["cpu_per_wall"] = round(sum(cpu_times) / max(sum(times), 1e-9), 2)
     return out
 
