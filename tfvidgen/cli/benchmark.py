@@ -79,6 +79,9 @@ def main() -> dict:
 
 def run(argv=None):
     argv = list(sys.argv if argv is None else argv)
+    if "--serving" in argv[1:]:  # bin/benchmark --serving: latency of the serving path
+        from tfvidgen.serving.benchmark import run as serving_run
+        return serving_run(argv)
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
         print(__doc__ + "\nflags:\n" + FLAGS.get_help())
         return
