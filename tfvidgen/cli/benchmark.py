@@ -17,7 +17,7 @@ import sys
 import tfvidgen  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
 from absl import flags
 
-from tfvidgen.cli.common import fail
+from tfvidgen.cli.common import fail, parse_flags_or_fail
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("model", "mocogan", "Registered method: mocogan, rjgan, rmocogan.",
@@ -82,15 +82,7 @@ def run(argv=None):
     if "--serving" in argv[1:]:  # bin/benchmark --serving: latency of the serving path
         from tfvidgen.serving.benchmark import run as serving_run
         return serving_run(argv)
-    if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
-        print(__doc__ + "\nflags:\n" + FLAGS.get_help())
-        return
-    try:
-        rest = FLAGS(argv)
-    except flags.Error as e:
-        fail(str(e))
-    if len(rest) > 1:
-        fail(f"unexpected arguments {rest[1:]}: flags are written --name=value.")
+    parse_flags_or_fail(FLAGS, argv, __doc__)
     main()
 
 

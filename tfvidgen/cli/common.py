@@ -28,3 +28,18 @@ def fail(message: str) -> None:
     """Prints a one-paragraph error (no traceback) and exits with status 2."""
     sys.stderr.write(f"error: {message}\n")
     sys.exit(2)
+
+
+def parse_flags_or_fail(flag_values, argv, doc: str) -> None:
+    """Parses flags for tools that do not use absl.app: --help prints ``doc``,
+    a bad flag or a stray argument exits with a one-line error."""
+    from absl import flags
+    if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
+        print(doc + "\nflags:\n" + flag_values.get_help())
+        sys.exit(0)
+    try:
+        rest = flag_values(argv)
+    except flags.Error as e:
+        fail(str(e))
+    if len(rest) > 1:
+        fail(f"unexpected arguments {rest[1:]}: flags are written --name=value.")

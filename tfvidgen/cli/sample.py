@@ -23,7 +23,7 @@ import time
 import tfvidgen  # noqa: F401
 from absl import flags
 
-from tfvidgen.cli.common import fail
+from tfvidgen.cli.common import fail, parse_flags_or_fail
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("server", "localhost:8500",
@@ -147,15 +147,7 @@ def main() -> None:
 
 def run(argv=None):
     argv = list(sys.argv if argv is None else argv)
-    if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
-        print(__doc__ + "\nflags:\n" + FLAGS.get_help())
-        return
-    try:
-        rest = FLAGS(argv)
-    except flags.Error as e:
-        fail(str(e))
-    if len(rest) > 1:
-        fail(f"unexpected arguments {rest[1:]}: flags are written --name=value.")
+    parse_flags_or_fail(FLAGS, argv, __doc__)
     main()
 
 
