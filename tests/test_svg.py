@@ -244,6 +244,10 @@ def test_trains_a_few_steps_on_one_and_two_devices(name, replicas, tmp_path, cpu
     assert trainer.current_step == 3
     assert metrics and all(np.isfinite(v) for v in metrics.values())
     assert {"loss", "mse"} <= set(metrics) and ("kl" in metrics) == (name != "svg_det")
+    assert ("posterior_sigma" in metrics) == (name != "svg_det")
+    assert ("prior_sigma" in metrics) == (name == "svg_lp")
+    if name != "svg_det":
+        assert 0 < metrics["posterior_sigma"] < 10
     after = weights(task.encoder) + weights(task.frame_predictor)
     assert any(not np.allclose(a, b) for a, b in zip(before, after))
     assert trainer.checkpoints.latest.endswith("ckpt-3")
@@ -283,7 +287,7 @@ def test_export_and_load_the_prediction_signature(name, tmp_path):
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {"svg_lp_smmnist": ("SVGLP", "smmnist", "dcgan", 10, 1e-4, 5, 10, 1),
            "svg_fp_smmnist": ("SVGFP", "smmnist", "dcgan", 10, 1e-4, 5, 10, 1),
-           "svg_det_smmnist": ("SVGDeterministic", "smmnist", "dcgan", 10, 1e-4, 5, 10, 1),
+           "det_smmnist": ("SVGDeterministic", "smmnist", "dcgan", 10, 1e-4, 5, 10, 1),
            "svg_lp_kth": ("SVGLP", "kth", "vgg", 32, 1e-6, 10, 10, 1),
            "svg_lp_bair": ("SVGLP", "bair", "vgg", 64, 1e-4, 2, 10, 3)}
 _PARSE = """

@@ -250,7 +250,8 @@ class SVG(base.Task):
           training: BatchNorm mode.
         Returns:
           dict with ``frames`` [B, T - 1, S, S, C] in [0, 1] and, for the
-          stochastic variants, the per-step ``kl`` [B, T - 1, z].
+          stochastic variants, the per-step ``kl`` [B, T - 1, z] and
+          ``posterior_logvar`` (and ``prior_logvar`` for SVG-LP) [B, T - 1, z].
         """
         num_frames = frames01.shape[1]
         h, skips = self._encode(frames01, training)
@@ -259,8 +260,10 @@ class SVG(base.Task):
         if self.stochastic:
             mu, logvar, _ = self.posterior(h[:, 1:])
             inputs = tf.concat([h_in, reparameterize(mu, logvar, eps)], axis=-1)
+            out["posterior_logvar"] = logvar
             if self.variant == "lp":
                 mu_p, logvar_p, _ = self.prior(h_in)
+                out["prior_logvar"] = logvar_p
                 out["kl"] = kl_normal_normal(mu, logvar, mu_p, logvar_p)
             else:
                 out["kl"] = kl_standard_normal(mu, logvar)
@@ -290,6 +293,11 @@ class SVG(base.Task):
         metrics = {"loss": loss, "mse": base.average(mse / steps, global_batch_size)}
         if self.stochastic:
             metrics["kl"] = base.average(kl / steps, global_batch_size)
+            # Mean sigma over z's dimensions and the steps (sigma = exp(logvar / 2)).
+            for name in ("posterior", "prior"):
+                if f"{name}_logvar" in out:
+                    sigma = tf.reduce_mean(tf.exp(0.5 * out[f"{name}_logvar"]), axis=[1, 2])
+                    metrics[f"{name}_sigma"] = base.average(sigma, global_batch_size)
         return metrics
 
     # Prediction --------------------------------------------------------------------
