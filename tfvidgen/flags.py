@@ -44,7 +44,8 @@ flags.DEFINE_string("model", "rjgan",
                     "svg_fp, svg_det.")
 flags.DEFINE_integer("ngf", 64, "Generator width (filters of its last hidden layer).")
 flags.DEFINE_integer("ndf", 64, "Discriminators' width (filters of their first layer).")
-flags.DEFINE_integer("content_dim", 50, "MoCoGAN/RMoCoGAN: content code size.")
+flags.DEFINE_integer("content_dim", 50, "MoCoGAN/RMoCoGAN: content code size; DRNet: size of "
+                     "the content vector h_c (the paper's 128; the configs set it).")
 flags.DEFINE_integer("motion_dim", 10, "MoCoGAN/RMoCoGAN: motion code size.")
 flags.DEFINE_integer("latent_dim", 60, "RJGAN/image GAN: image latent size (mu, z(t)).")
 flags.DEFINE_integer("noise_dim", 10, "RJGAN: per-step noise eps(t) size.")
@@ -80,7 +81,8 @@ flags.DEFINE_integer("rnn_size", 256, "SVG: cells per LSTM layer.")
 flags.DEFINE_integer("predictor_rnn_layers", 2, "SVG: LSTM layers of the frame predictor.")
 flags.DEFINE_integer("posterior_rnn_layers", 1, "SVG: LSTM layers of the posterior q_phi.")
 flags.DEFINE_integer("prior_rnn_layers", 1, "SVG-LP: LSTM layers of the learned prior p_psi.")
-flags.DEFINE_float("beta", 1e-4, "SVG: weight of the KL term (SM-MNIST, BAIR 1e-4; KTH 1e-6).")
+flags.DEFINE_float("beta", 1e-4, "SVG: weight of the KL term (SM-MNIST, BAIR 1e-4; KTH 1e-6); "
+                   "DRNet: weight of the adversarial term (SM-MNIST 0.1, KTH 1e-4).")
 flags.DEFINE_bool("last_frame_skip", False,
                   "SVG: skip connections from the previous frame at every step (default: "
                   "from the last context frame once the context is over).")
@@ -90,6 +92,19 @@ flags.DEFINE_integer("encoder_width", 64, "SVG: filters of the encoder's first l
 flags.DEFINE_integer("frame_channels", 3,
                      "SVG: channels the model sees and predicts: 1 (grey, the mean of RGB: "
                      "SM-MNIST, KTH) or 3; outputs keep the input's channels.")
+
+# DRNet (seed 002 chapter 5). Shared with MoCoGAN: --content_dim; with SVG: --encoder_arch / --encoder_width (E_c
+# and D), --frame_channels, --beta (here the adversarial weight), --n_past,
+# --n_future, --n_eval, --rnn_size and --predictor_rnn_layers (the pose LSTM).
+flags.DEFINE_integer("pose_dim", 5, "DRNet: size of the pose vector h_p (SM-MNIST, KTH 5).")
+flags.DEFINE_enum("pose_arch", "dcgan", ("dcgan", "vgg", "resnet"),
+                  "DRNet: pose encoder E_p (dcgan: SM-MNIST; resnet: ResNet-18, KTH).")
+flags.DEFINE_integer("max_step", 20, "DRNet: frames per training clip; the content and "
+                     "pose frames are drawn from it (offsets k in [0, max_step - 1]).")
+flags.DEFINE_float("alpha", 1.0, "DRNet: weight of the content similarity loss (Eq. 5.2).")
+flags.DEFINE_integer("sd_width", 100, "DRNet: hidden units of the scene discriminator C.")
+flags.DEFINE_string("drnet_dir", None, "drnet_lstm: --model_dir of the trained DRNet whose "
+                    "encoders and decoder the pose LSTM uses (frozen).")
 
 # Train ------------------------------------------------------------------------
 flags.DEFINE_string("model_dir", None, "Run directory; an existing one is resumed.")
@@ -138,9 +153,10 @@ _POSITIVE = ("image_size", "clip_length", "every_nth", "synthetic_identities", "
              "cpu_replicas", "summary_every", "sample_every", "checkpoint_every",
              "keep_checkpoints", "num_samples", "summary_frame_period",
              "n_past", "n_future", "n_eval", "z_dim", "g_dim", "rnn_size", "predictor_rnn_layers",
-             "posterior_rnn_layers", "prior_rnn_layers", "encoder_width")
+             "posterior_rnn_layers", "prior_rnn_layers", "encoder_width",
+             "pose_dim", "max_step", "sd_width")
 # Models that take no per-video image batch (image_gan's batch is images).
-_NO_IMAGE_BATCH = ("image_gan", "svg_lp", "svg_fp", "svg_det")
+_NO_IMAGE_BATCH = ("image_gan", "svg_lp", "svg_fp", "svg_det", "drnet", "drnet_lstm")
 for _name in _POSITIVE:
     flags.register_validator(_name, lambda v: v is not None and v >= 1,
                              message=f"--{_name} must be a positive integer.")
@@ -149,6 +165,7 @@ for _name in ("learning_rate", "prior_stddev"):
 flags.register_validator("num_categories", lambda v: v >= 0, "--num_categories must be >= 0.")
 flags.register_validator("weight_decay", lambda v: v >= 0, "--weight_decay must be >= 0.")
 flags.register_validator("beta", lambda v: v >= 0, "--beta must be >= 0.")
+flags.register_validator("alpha", lambda v: v >= 0, "--alpha must be >= 0.")
 flags.register_validator("frame_channels", lambda v: v in (1, 3), "--frame_channels must be 1 or 3.")
 flags.register_multi_flags_validator(
     ["n_past", "n_eval"], lambda f: f["n_eval"] > f["n_past"],

@@ -1,2 +1,2 @@
 """Methods, one module each; importing this package registers them all."""
-from tfvidgen.models import image_gan, mocogan, rjgan, rmocogan, svg  # noqa: F401
+from tfvidgen.models import drnet, image_gan, mocogan, rjgan, rmocogan, svg  # noqa: F401

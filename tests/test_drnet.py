@@ -1,0 +1,287 @@
+"""DRNet and its pose LSTM (seed 002, chapter 5)."""
+import dataclasses
+import inspect
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import tiny_data, weights
+from tfvidgen import export, registry
+from tfvidgen.models import drnet
+from tfvidgen.models.base import DataSpec, StatelessNoise, to_uint8
+from tfvidgen.nets import drnet_nets
+from tfvidgen.train.loop import TrainConfig, Trainer
+
+SIZE = 16
+
+
+def config(**overrides):
+    values = dict(content_dim=6, pose_dim=3, encoder_width=4, max_step=6, sd_width=8,
+                  frame_channels=3, n_past=2, n_future=3, n_eval=6, rnn_size=8,
+                  predictor_rnn_layers=2)
+    values.update(overrides)
+    return drnet.DRNetConfig(**values)
+
+
+def built(name="drnet", **overrides):
+    task = registry.TASKS.get(name)(config(**overrides), DataSpec(image_size=SIZE))
+    task.build()
+    return task
+
+
+def clip(batch=4, frames=6, channels=3, seed=0):
+    return tf.random.stateless_uniform([batch, frames, SIZE, SIZE, channels], [seed, 1], -1, 1)
+
+
+# Networks ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch,size", [("dcgan", 16), ("vgg", 32), ("resnet", 16),
+                                       ("resnet", 64)])
+def test_pose_encoders_give_unit_vectors(arch, size):
+    enc = drnet_nets.PoseEncoder(arch, size, dim=5, nf=4)
+    h = enc(tf.random.uniform([3, size, size, 1]))
+    assert h.shape == (3, 5)
+    np.testing.assert_allclose(np.linalg.norm(h.numpy(), axis=-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch,size,levels", [("dcgan", 16, 2), ("vgg", 32, 3)])
+def test_content_encoder_and_decoder_shapes(arch, size, levels):
+    enc = drnet_nets.ContentEncoder(arch, size, dim=7, nf=4)
+    dec = drnet_nets.Decoder(arch, size, content_dim=7, pose_dim=2, nf=4, channels=3)
+    h_c, skips = enc(tf.random.uniform([2, size, size, 3]))
+    assert h_c.shape == (2, 7) and len(skips) == levels
+    np.testing.assert_allclose(np.linalg.norm(h_c.numpy(), axis=-1), 1.0, rtol=1e-5)
+    out = dec((h_c, tf.math.l2_normalize(tf.ones([2, 2]), -1), skips))
+    assert out.shape == (2, size, size, 3)
+    assert 0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 1
+
+
+def test_scene_discriminator_has_two_hidden_layers_of_100():
+    c = drnet_nets.SceneDiscriminator()
+    logits = c((tf.zeros([4, 5]), tf.ones([4, 5])))
+    assert logits.shape == (4,)
+    dense = [v for v in c.weights if "kernel" in v.path]
+    assert [tuple(v.shape) for v in dense] == [(10, 100), (100, 100), (100, 1)]
+
+
+def test_resnet_pose_encoder_is_resnet18():
+    enc = drnet_nets.ResNetEncoder(64, dim=5, nf=64)
+    enc(tf.zeros([1, 64, 64, 1]))
+    blocks = [layer for layer in enc.blocks.stack]
+    assert len(blocks) == 8   # 4 stages of 2 basic blocks
+    convs = [v for v in enc.weights if "kernel" in v.path and len(v.shape) == 4
+             and v.shape[0] == 3]
+    assert len(convs) == 1 + 16   # the stem and 2 per block
+
+
+# Losses ---------------------------------------------------------------------------------
+
+def test_scene_pairs_mix_videos_in_the_first_half_only():
+    h1 = tf.reshape(tf.range(6, dtype=tf.float32), [6, 1])
+    h2 = h1 + 100
+    paired, target = drnet.DRNet.scene_pairs(h1, h2)
+    np.testing.assert_array_equal(target.numpy(), [0, 0, 0, 1, 1, 1])
+    first = paired[:3, 0].numpy() - 100
+    assert np.all(first != h1[:3, 0].numpy())          # another video
+    np.testing.assert_array_equal(paired[3:].numpy(), h2[3:].numpy())  # the same video
+    paired, target = drnet.DRNet.scene_pairs(h1[:2], h2[:2])
+    assert paired[0, 0] == 101 and list(target.numpy()) == [0, 1]
+
+
+def test_loss_is_reconstruction_plus_alpha_similarity_plus_beta_adversarial():
+    task = built(alpha=0.7, beta=0.3)
+    metrics = task.train_step({"video": clip()}, 0, tf.random.Generator.from_seed(1), 4)
+    m = {k: float(v) for k, v in metrics.items()}
+    assert m["loss"] == pytest.approx(m["reconstruction"] + 0.7 * m["similarity"]
+                                      + 0.3 * m["pose_adversarial"], rel=1e-5)
+    assert 0 <= m["scene_accuracy"] <= 1 and m["scene_discriminator"] > 0
+
+
+def test_pose_adversarial_loss_is_the_entropy_term_of_eq_5_4():
+    logits = tf.constant([-2.0, 0.0, 3.0])
+    c = tf.sigmoid(logits).numpy()
+    expected = -(0.5 * np.log(c) + 0.5 * np.log(1 - c))
+    np.testing.assert_allclose(drnet._bce(logits, 0.5).numpy(), expected, rtol=1e-5)
+
+
+def test_scene_discriminator_update_holds_the_encoders_fixed():
+    task = built()
+    before_enc = weights(task.pose_encoder) + weights(task.content_encoder)
+    before_c = weights(task.scene_discriminator)
+    h = tf.math.l2_normalize(tf.random.normal([4, 3]), -1)
+    task._update_scene_discriminator(h, tf.roll(h, 1, 0), 4)
+    after_c = weights(task.scene_discriminator)
+    assert any(not np.allclose(a, b) for a, b in zip(before_c, after_c))
+    for a, b in zip(before_enc, weights(task.pose_encoder) + weights(task.content_encoder)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_main_update_does_not_move_the_scene_discriminator_beyond_its_own_step():
+    """C changes once per step (its own update); the E_c/E_p/D update leaves it alone."""
+    task = built()
+    calls = []
+    original = task._update_scene_discriminator
+
+    def spy(*args):
+        out = original(*args)
+        calls.append(weights(task.scene_discriminator))
+        return out
+
+    task._update_scene_discriminator = spy
+    task.train_step({"video": clip()}, 0, tf.random.Generator.from_seed(0), 4)
+    for a, b in zip(calls[0], weights(task.scene_discriminator)):
+        np.testing.assert_array_equal(a, b)
+
+
+def squares(batch=4, frames=6):
+    """A square moving over a plain background: the colour is content, the place pose."""
+    video = np.zeros([batch, frames, SIZE, SIZE, 3], np.float32)
+    for b in range(batch):
+        video[b] += np.array([b % 2, (b // 2) % 2, 0.5]) * 1.6 - 0.8
+        for t in range(frames):
+            x = (2 * t + 3 * b) % (SIZE - 4)
+            video[b, t, 4:8, x:x + 4] = 1.0
+    return tf.constant(video)
+
+
+def test_training_reduces_the_loss_on_a_tiny_set():
+    task = built(beta=0.0, alpha=0.1)
+    video = squares()
+    rng = tf.random.Generator.from_seed(0)
+    step = tf.function(lambda: task.train_step({"video": video}, 0, rng, 4))
+    first = [float(step()["reconstruction"]) for _ in range(3)]
+    for _ in range(60):
+        step()
+    last = [float(step()["reconstruction"]) for _ in range(3)]
+    assert np.mean(last) < 0.7 * np.mean(first)
+
+
+# Analogies and features -----------------------------------------------------------------
+
+def test_analogy_grid_cells_combine_row_content_and_column_pose():
+    task = built()
+    frames = clip(batch=3, frames=1)[:, 0]
+    grid = task.analogy_grid(frames)
+    assert grid.shape == (1, 4 * SIZE, 4 * SIZE, 3)
+    np.testing.assert_allclose(grid[0, :SIZE, SIZE:2 * SIZE].numpy(), frames[0].numpy())
+    np.testing.assert_allclose(grid[0, SIZE:2 * SIZE, :SIZE].numpy(), frames[0].numpy())
+    cell = task.analogy(frames[2:3], frames[None, 1:2])[0, 0]   # content 2, pose 1
+    np.testing.assert_allclose(grid[0, 3 * SIZE:, 2 * SIZE:3 * SIZE].numpy(), cell.numpy(),
+                               atol=1e-5)
+
+
+def test_features_and_summaries():
+    task = built()
+    h_c, h_p = task.features(clip(batch=2, frames=5))
+    assert h_c.shape == (2, 5, 6) and h_p.shape == (2, 5, 3)
+    assert drnet.pose_sequence_features(task, clip(batch=2, frames=5)).shape == (2, 15)
+    assert drnet.pose_sequence_features(task, clip(batch=2, frames=5), "content").shape == (2, 6)
+    with pytest.raises(ValueError, match="pose.*content"):
+        drnet.pose_sequence_features(task, clip(), "motion")
+    named = task.sample_summaries(StatelessNoise(0), {"video": clip(frames=6)})
+    assert named["reconstruction"].shape == (4, 6, SIZE, 2 * SIZE + 1, 3)
+    assert named["analogy"].shape == (1, 5 * SIZE, 5 * SIZE, 3)
+    assert task.sample(StatelessNoise(0), 5, 8).shape == (5, 8, SIZE, SIZE, 3)
+    with pytest.raises(NotImplementedError, match="drnet_lstm"):
+        task.predict(clip(), 3, None)
+
+
+# The pose LSTM --------------------------------------------------------------------------
+
+def test_pose_lstm_needs_a_drnet_run():
+    task = built("drnet_lstm")
+    with pytest.raises(ValueError, match="--drnet_dir"):
+        task.warm_start()
+
+
+def test_rollout_continues_the_teacher_forced_poses():
+    """The first predicted pose is the LSTM's output after the true context poses,
+    and every frame decodes it with the last context frame's content."""
+    task = built("drnet_lstm")
+    video = clip(batch=2, frames=2)
+    frames01 = task.to_model(video)
+    h_c, skips, h_p = task.encode(frames01)
+    predicted, _ = task.pose_lstm(task.lstm_inputs(h_p, h_c[:, -1]))
+    expected = task.decode(h_c[:, -1], [s[:, -1] for s in skips], predicted[:, -1:])
+    got = task.predict(video, 1)
+    np.testing.assert_allclose(got.numpy(), task.from_model(expected, 3).numpy(), atol=1e-5)
+    assert task.predict(video, 0).shape == (2, 0, SIZE, SIZE, 3)
+    assert task.predict(video, 7).shape == (2, 7, SIZE, SIZE, 3)
+    np.testing.assert_array_equal(task.predict(video, 4).numpy(), task.predict(video, 4).numpy())
+
+
+def _trainer(name, model_dir, strategy, steps=2, **overrides):
+    task = registry.TASKS.get(name)(config(**overrides), DataSpec(image_size=SIZE))
+    train = TrainConfig(model_dir=str(model_dir), max_steps=steps, batch_size=4, seed=0,
+                        summary_every=1, sample_every=2, checkpoint_every=100, num_samples=2)
+    return Trainer(task, tiny_data(), train, strategy)
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_drnet_then_pose_lstm_train_on_one_and_two_devices(replicas, tmp_path, cpu_strategy):
+    strategy = cpu_strategy(replicas)
+    first = _trainer("drnet", tmp_path / "drnet", strategy)
+    metrics = first.train()
+    assert first.current_step == 2 and all(np.isfinite(v) for v in metrics.values())
+    assert {"reconstruction", "similarity", "pose_adversarial", "scene_discriminator",
+            "scene_accuracy"} <= set(metrics)
+    assert first.write_sample_files().endswith("samples.gif")
+    trained = {k: weights(v) for k, v in first.task.encoder_networks().items()}
+
+    second = _trainer("drnet_lstm", tmp_path / "lstm", strategy, steps=3,
+                      drnet_dir=str(tmp_path / "drnet"))
+    for key, net in second.task.encoder_networks().items():   # loaded from the DRNet run
+        for a, b in zip(trained[key], weights(net)):
+            np.testing.assert_array_equal(a, b)
+    lstm_before = weights(second.task.pose_lstm)
+    metrics = second.train()
+    assert {"loss", "pose_mse"} <= set(metrics) and np.isfinite(metrics["loss"])
+    assert any(not np.allclose(a, b) for a, b in zip(lstm_before, weights(second.task.pose_lstm)))
+    for key, net in second.task.encoder_networks().items():   # frozen
+        for a, b in zip(trained[key], weights(net)):
+            np.testing.assert_array_equal(a, b)
+    assert second.write_sample_files().endswith("samples.gif")
+
+
+def test_pose_lstm_rejects_a_drnet_of_another_shape(tmp_path, cpu_strategy):
+    _trainer("drnet", tmp_path / "drnet", cpu_strategy(1)).train()
+    with pytest.raises(ValueError, match="must be the DRNet run's"):
+        _trainer("drnet_lstm", tmp_path / "lstm", cpu_strategy(1), pose_dim=4,
+                 drnet_dir=str(tmp_path / "drnet"))
+
+
+def _export(task, base):
+    kwargs = {}
+    if "warmup_batch_sizes" in inspect.signature(export.export).parameters:
+        kwargs["warmup_batch_sizes"] = ()
+    return export.export(task, str(base), "drnet", 1, **kwargs)
+
+
+def test_export_prediction_analogy_and_features(tmp_path):
+    task = built("drnet_lstm", frame_channels=1)
+    sigs = tf.saved_model.load(_export(task, tmp_path)).signatures
+    assert {"serving_default", "predict", "analogy", "features"} <= set(sigs)
+    context = to_uint8(clip(batch=3, frames=2))
+    out = sigs["predict"](context=context, seed=tf.constant(7, tf.int64),
+                          num_future=tf.constant(4))["video"]
+    assert out.shape == (3, 6, SIZE, SIZE, 3)
+    np.testing.assert_array_equal(out[:, :2].numpy(), context.numpy())
+    own = task.predict(tf.cast(context, tf.float32) / 127.5 - 1, 4)
+    np.testing.assert_array_equal(out[:, 2:].numpy(), to_uint8(own).numpy())
+    video = sigs["analogy"](content=context[:, 0], pose=context)["video"]
+    assert video.shape == (3, 2, SIZE, SIZE, 3) and video.dtype == tf.uint8
+    feats = sigs["features"](video=context)
+    assert feats["content"].shape == (3, 2, 6) and feats["pose"].shape == (3, 2, 3)
+
+
+def test_drnet_export_serves_analogies(tmp_path):
+    task = built("drnet")
+    sigs = tf.saved_model.load(_export(task, tmp_path)).signatures
+    assert "predict" not in sigs and {"serving_default", "analogy", "features"} <= set(sigs)
+    pose = to_uint8(clip(batch=2, frames=3))
+    out = sigs["serving_default"](content=pose[:, 0], pose=pose)["video"]
+    own = task.analogy(tf.cast(pose[:, 0], tf.float32) / 127.5 - 1,
+                       tf.cast(pose, tf.float32) / 127.5 - 1)
+    np.testing.assert_array_equal(out.numpy(), to_uint8(own).numpy())
