@@ -237,3 +237,26 @@ def test_registered_variants_and_pipeline():
     assert batch["video"].shape == (2, 6, 32, 32, 3)
     v = batch["video"].numpy()
     assert v.min() == -1.0 and v.max() <= 1.0 and np.array_equal(v[..., 0], v[..., 1])
+
+
+def test_colored_variant_draws_each_digit_in_its_own_colour():
+    values = {"dataset": "smmnist_color", "image_size": 32, "split": "train", "seed": 0,
+              "synthetic_identities": 1, "synthetic_takes": 1, "synthetic_video_length": 5,
+              "data_dir": None}
+    colored = experiment.build_source(values)
+    grey = StochasticMovingMNIST(image_size=32, seed=0, video_length=5)
+    assert colored.colored and colored.num_digits == 2
+    meta = colored.metadata(3)
+    frames = colored.render(meta, range(5)).astype(np.int64)
+    plain = grey.render(meta, range(5)).astype(np.int64)
+    for n in range(2):   # each digit's own pixels: only its colour's channel lights up
+        alone = StochasticMovingMNIST(image_size=32, seed=0, video_length=5, num_digits=1,
+                                      digits=colored.digits)
+        single = meta.__class__(**{**meta.__dict__, "digits": meta.digits[n:n + 1],
+                                   "positions": meta.positions[:, n:n + 1]})
+        ink = alone.render(single, [0])[0, ..., 0] > 0
+        channel = moving_mnist.COLORS[n].index(255)
+        assert frames[0][ink][:, channel].max() > 0
+    assert frames[..., 2].max() == 0             # two digits: red and green only
+    np.testing.assert_array_equal(np.minimum(frames[..., 0] + frames[..., 1], 255) > 0,
+                                  plain[..., 0] > 0)

@@ -396,7 +396,7 @@ class StochasticMovingMNIST(VideoSource):
                  num_digits: int = 2, video_length: int = 30, velocity: str = "uniform",
                  dynamics: str = "stochastic", data_dir: str | None = None,
                  digits: Digits | None = None, num_videos: int | None = None,
-                 max_speed: int | None = None, name: str = "smmnist"):
+                 max_speed: int | None = None, colored: bool = False, name: str = "smmnist"):
         """Sets the dataset up; draws nothing until a video is read.
 
         Args:
@@ -412,6 +412,9 @@ class StochasticMovingMNIST(VideoSource):
           digits: a digit bank to use instead (tests, other glyph sets).
           num_videos: sequences in the split (default NUM_SEQUENCES[split]).
           max_speed: M (default 4 at 64x64, scaled with image_size).
+          colored: digit n is drawn in colour COLORS[n] instead of white (DRNet's
+            MNIST videos, section 5.3.2: with grey digits the pose cannot say
+            which digit is where).
         Raises:
           DatasetMissingError: data_dir is given but holds no MNIST.
         """
@@ -428,6 +431,7 @@ class StochasticMovingMNIST(VideoSource):
         self.num_digits, self.video_length = int(num_digits), int(video_length)
         self.velocity, self.dynamics = velocity, dynamics
         self.max_speed = int(max_speed or max(1, round(4 * self.image_size / 64)))
+        self.colored = bool(colored)
         self.table = velocity_table(self.max_speed, velocity)
         if digits is None:
             digits = (mnist_digits(data_dir, split, self.digit_size) if data_dir else
@@ -479,13 +483,19 @@ class StochasticMovingMNIST(VideoSource):
         """Frames (uint8 [len, S, S, 3]) drawn from trajectories alone."""
         d = self.digit_size
         glyphs = [self.digits.glyph(int(k)).astype(np.uint16) for k in meta.digits]
-        out = np.zeros([len(frame_indices), self.image_size, self.image_size], np.uint16)
+        channels = 3 if self.colored else 1
+        out = np.zeros([len(frame_indices), self.image_size, self.image_size, channels],
+                       np.uint16)
         for i, t in enumerate(frame_indices):
             for n, glyph in enumerate(glyphs):
                 x, y = meta.positions[t, n]
-                out[i, y:y + d, x:x + d] += glyph
-        grey = np.minimum(out, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=-1)
+                if self.colored:
+                    color = np.array(COLORS[n % len(COLORS)], np.uint16)
+                    out[i, y:y + d, x:x + d] += glyph[..., None] * color // 255
+                else:
+                    out[i, y:y + d, x:x + d, 0] += glyph
+        frames = np.minimum(out, 255).astype(np.uint8)
+        return frames if self.colored else np.repeat(frames, 3, axis=-1)
 
     def _read(self, index: int, frame_indices: np.ndarray) -> np.ndarray:
         frame_indices = np.asarray(frame_indices, np.int64)
@@ -495,8 +505,12 @@ class StochasticMovingMNIST(VideoSource):
         return self.render(self.metadata(index), frame_indices)
 
 
+# Digit colours of the coloured variants (red, green, blue, then mixtures).
+COLORS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255))
+
 VARIANTS = {
     "smmnist": dict(num_digits=2, velocity="uniform"),
+    "smmnist_color": dict(num_digits=2, velocity="uniform", colored=True),
     "smmnist1": dict(num_digits=1, velocity="uniform"),
     "smmnist_nonuniform": dict(num_digits=2, velocity="nonuniform"),
     "smmnist1_nonuniform": dict(num_digits=1, velocity="nonuniform"),
