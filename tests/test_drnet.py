@@ -285,3 +285,65 @@ def test_drnet_export_serves_analogies(tmp_path):
     own = task.analogy(tf.cast(pose[:, 0], tf.float32) / 127.5 - 1,
                        tf.cast(pose, tf.float32) / 127.5 - 1)
     np.testing.assert_array_equal(out.numpy(), to_uint8(own).numpy())
+
+
+# Configs and bin/train -------------------------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = {  # model, dataset, E_c/D arch, E_p arch, |h_c|, |h_p|, beta, frame channels
+    "drnet_smmnist": ("DRNet", "smmnist_color", "dcgan", "dcgan", 128, 5, 0.1, 3),
+    "drnet_lstm_smmnist": ("DRNetLSTM", "smmnist_color", "dcgan", "dcgan", 128, 5, None, 3),
+    "drnet_kth": ("DRNet", "kth", "vgg", "resnet", 128, 5, 1e-4, 1),
+    "drnet_lstm_kth": ("DRNetLSTM", "kth", "vgg", "resnet", 128, 5, None, 1),
+}
+
+
+def test_configs_carry_the_papers_settings():
+    from tfvidgen import experiment
+    from tfvidgen import flags
+    try:
+        for name, expected in CONFIGS.items():
+            flags.FLAGS.unparse_flags()
+            flags.FLAGS(["x", f"--flagfile={os.path.join(ROOT, 'configs', name + '.cfg')}"])
+            values = experiment.flag_values(flags.FLAGS)
+            task = experiment.build_task(values, DataSpec(image_size=values["image_size"]))
+            c = task.config
+            got = (type(task).__name__, values["dataset"], c.encoder_arch, c.pose_arch,
+                   c.content_dim, c.pose_dim, c.beta if expected[6] is not None else None,
+                   c.frame_channels)
+            assert got == expected, name
+            assert (c.learning_rate, c.alpha, c.sd_width, c.rnn_size,
+                    c.predictor_rnn_layers) == (0.002, 1.0, 100, 256, 2), name
+            if type(task) is drnet.DRNetLSTM:
+                assert c.drnet_dir == values["model_dir"].replace("drnet_lstm", "drnet")
+                assert (c.n_past, c.n_future) == ((10, 10) if "kth" in name else (5, 10))
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+def test_bin_train_drnet_then_its_pose_lstm(tmp_path):
+    import subprocess
+    import sys
+    tiny = ["--image_size=16", "--encoder_width=4", "--content_dim=6", "--pose_dim=3",
+            "--sd_width=8", "--rnn_size=8", "--synthetic_video_length=8", "--batch_size=4",
+            "--max_steps=2", "--summary_every=1", "--sample_every=1", "--num_samples=2"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+    def train(*args):
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "bin", "train"), *args, *tiny],
+                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+
+    first, second = str(tmp_path / "drnet"), str(tmp_path / "lstm")
+    train("--flagfile=configs/drnet_smmnist.cfg", f"--model_dir={first}", "--max_step=4")
+    assert os.path.exists(os.path.join(first, "samples.gif"))
+    train("--flagfile=configs/drnet_lstm_smmnist.cfg", f"--model_dir={second}",
+          f"--drnet_dir={first}", "--n_past=2", "--n_future=2", "--n_eval=5")
+    assert os.path.exists(os.path.join(second, "samples.gif"))
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bin", "train"),
+                           "--flagfile=configs/drnet_lstm_smmnist.cfg",
+                           f"--model_dir={tmp_path / 'orphan'}", "--drnet_dir=", *tiny],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode != 0 and "--drnet_dir" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -47,7 +47,10 @@ def main(argv):
                 FLAGS.eval_metrics, values, seed=FLAGS.seed, task=task, data=data)))
         except (ValueError, FileNotFoundError) as e:
             fail(f"--eval_metrics: {e}")
-    trainer = Trainer(task, data, config, strategy, hooks=hooks)
+    try:  # builds the networks, resumes or warm-starts (pre-trained networks of another run)
+        trainer = Trainer(task, data, config, strategy, hooks=hooks)
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
     print(f"{FLAGS.model} on {FLAGS.dataset}: {len(data.videos)} videos, "
           f"step {trainer.current_step}/{config.max_steps}, "
           f"{strategy.num_replicas_in_sync} replica(s), run dir {config.model_dir}",
