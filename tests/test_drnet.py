@@ -347,3 +347,84 @@ def test_bin_train_drnet_then_its_pose_lstm(tmp_path):
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode != 0 and "--drnet_dir" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# Section 5.2.2: classification from h_c or h_p ------------------------------------------
+
+def test_classifier_is_two_hidden_layers_of_256():
+    from tfvidgen.metrics import feature_classifier as fc
+    model = fc.build_classifier(15, 6)
+    kernels = [tuple(v.shape) for v in model.weights if "kernel" in v.path]
+    assert kernels == [(15, 256), (256, 256), (256, 6)]
+    assert sum("batch_normalization" in type(layer).__name__.lower() or
+               type(layer).__name__ == "BatchNormalization" for layer in model.layers) == 2
+
+
+def test_select_per_class():
+    from tfvidgen.metrics import feature_classifier as fc
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    chosen = fc.select_per_class(labels, 2, seed=1)
+    assert len(chosen) == 6 and np.bincount(labels[chosen]).tolist() == [2, 2, 2]
+    assert len(fc.select_per_class(labels, 0)) == 10
+
+
+def test_classifier_learns_separable_features():
+    from tfvidgen.metrics import feature_classifier as fc
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 120)
+    x = rng.normal(size=(120, 4)).astype(np.float32) * 0.3
+    x[np.arange(120), y] += 2.0
+    report = fc.train_classifier(x[:90], y[:90], x[90:], y[90:], 3, epochs=40, seed=0)
+    assert report["test_accuracy"] > 0.9 and report["chance"] == pytest.approx(1 / 3)
+    assert report["num_train"] + report["num_validation"] == 90 and report["num_test"] == 30
+
+
+def test_video_features_of_a_labelled_source():
+    from tfvidgen.data.sources import ArraySource
+    from tfvidgen.metrics import feature_classifier as fc
+    task = built()
+    rng = np.random.default_rng(0)
+    videos = [rng.integers(0, 256, [n, SIZE, SIZE, 3], dtype=np.uint8) for n in (8, 3, 8, 8)]
+    source = ArraySource(videos, [0, 1, -1, 1], class_names=("a", "b"))
+    x, y = fc.video_features(task, source, "pose", num_frames=4, every_nth=2)
+    assert x.shape == (2, 12) and y.tolist() == [0, 1]   # too short and unlabelled left out
+    x, y = fc.video_features(task, source, "content", num_frames=3)
+    assert x.shape == (3, 6) and y.tolist() == [0, 1, 1]
+    expected = drnet.pose_sequence_features(
+        task, videos[0][None, :3].astype(np.float32) / 127.5 - 1, "content")
+    np.testing.assert_allclose(x[:1], expected, atol=1e-6)
+    with pytest.raises(ValueError, match="labelled videos"):
+        fc.video_features(task, source, "pose", num_frames=20)
+
+
+def test_bin_drnet_classify_on_a_trained_run(tmp_path):
+    import json
+    import subprocess
+    import sys
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    run_dir = str(tmp_path / "run")
+    common = ["--image_size=16", "--synthetic_identities=2", "--synthetic_takes=1",
+              "--synthetic_video_length=8"]
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bin", "train"), "--model=drnet",
+         "--dataset=synthetic_expressions", f"--model_dir={run_dir}", "--encoder_width=4",
+         "--content_dim=6", "--pose_dim=3", "--sd_width=8", "--max_step=4", "--batch_size=4",
+         "--max_steps=1", "--sample_every=1", "--num_samples=2", *common],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bin", "drnet_classify"), f"--model_dir={run_dir}",
+         "--features=pose", "--num_frames=4", "--epochs=3", "--train_split=all",
+         "--test_split=all", f"--output={out}"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["model"] == "drnet" and report["features"] == "pose"
+    assert report["num_features"] == 12 and 0 <= report["test_accuracy"] <= 1
+    assert report["num_classes"] == len(report["class_names"]) > 1
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bin", "drnet_classify"),
+         f"--model_dir={tmp_path / 'nowhere'}"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2 and "flags.txt" in proc.stderr and "Traceback" not in proc.stderr
