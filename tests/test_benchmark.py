@@ -55,3 +55,70 @@ def test_torch_baseline_tiny_iteration():
             noise_dim=gan.noise_dim, threads=1)
         assert baseline.iteration() > 0
         assert baseline.describe()["framework"] == "torch"
+
+
+# SVG family ----------------------------------------------------------------------------
+
+def test_presets_are_per_model_family():
+    from tfvidgen.models.config import GANConfig
+    from tfvidgen.models.svg import SVGConfig
+
+    assert benchmark.family("mocogan") is GANConfig and benchmark.family("rjgan") is GANConfig
+    for model in ("svg_lp", "svg_fp", "svg_det"):
+        assert benchmark.family(model) is SVGConfig
+    assert isinstance(benchmark.task_config("svg_lp", "tiny"), SVGConfig)
+    assert benchmark.task_config("mocogan", "reference") == benchmark.gan_config("reference")
+    assert benchmark.get_preset("svg_lp", "reference").torch_baseline == "svg_torch"
+    assert benchmark.get_preset("rjgan", "reference").torch_baseline == "mocogan_torch"
+    with pytest.raises(ValueError, match="unknown preset"):
+        benchmark.get_preset("svg_lp", "huge")
+
+
+def test_svg_reference_preset_is_the_official_smmnist_configuration():
+    preset = benchmark.get_preset("svg_lp", "reference")
+    c = benchmark.task_config("svg_lp", "reference", share_fakes=True)  # GAN-only field ignored
+    assert (preset.image_size, preset.channels, preset.batch_size) == (64, 1, 16)
+    assert (c.encoder_arch, c.encoder_width, c.frame_channels) == ("dcgan", 64, 1)
+    assert (c.g_dim, c.z_dim, c.rnn_size) == (128, 10, 256)
+    assert (c.predictor_rnn_layers, c.posterior_rnn_layers, c.prior_rnn_layers) == (2, 1, 1)
+    assert (c.n_past, c.n_future, c.beta, c.last_frame_skip) == (5, 10, 1e-4, False)
+    assert (c.learning_rate, c.beta1, c.beta2) == (2e-3, 0.9, 0.999)
+    assert preset.video_length >= c.n_past + c.n_future
+    args = preset.torch_args(c, preset)
+    assert (args["image_size"], args["channels"], args["nf"], args["batch_size"]) == \
+        (64, 1, 64, 16)
+    assert (args["n_past"], args["n_future"], args["g_dim"], args["z_dim"]) == (5, 10, 128, 10)
+
+
+def test_svg_tiny_reports_json(tmp_path):
+    out = tmp_path / "result.json"
+    cli.run(["benchmark", "--model=svg_lp", "--preset=tiny", "--warmup=1", "--iterations=2",
+             f"--output={out}"])
+    result = json.loads(out.read_text())
+    assert result["model"] == "svg_lp" and result["preset"] == "tiny"
+    assert result["iterations"] == 2 and len(result["times"]) == 2
+    assert result["videos_per_s"] > 0 and result["video_batch"] == 2
+    assert result["clip_length"] == 5 and result["image_size"] == 16
+    assert result["channels"] == 1 and result["image_batch"] == 0
+    assert "torch" not in result
+
+
+def test_svg_torch_baseline_tiny_iteration():
+    pytest.importorskip("torch")
+    preset = benchmark.get_preset("svg_lp", "tiny")
+    module = benchmark.load_torch_baseline(preset.torch_baseline)
+    baseline = module.Baseline(model="svg_lp", threads=1,
+                               **preset.torch_args(benchmark.task_config("svg_lp", "tiny"),
+                                                   preset))
+    assert baseline.iteration() > 0
+    assert baseline.describe()["framework"] == "torch"
+    assert baseline.video_batch == 2
+    # The official iteration encodes x[i-1] and x[i] at every step: 2 (T - 1) encoder calls.
+    calls = []
+    baseline.encoder.register_forward_hook(lambda *args: calls.append(1))
+    baseline.iteration()
+    assert len(calls) == 2 * (5 - 1)
+    mse, kld = baseline.train(baseline.x)
+    assert mse > 0 and kld >= 0
+    with pytest.raises(ValueError, match="no PyTorch baseline"):
+        module.Baseline(model="svg_fp", threads=1)

@@ -1,28 +1,38 @@
-"""Training-speed benchmark of the video GANs (``bin/benchmark``).
+"""Training-speed benchmark of a method (``bin/benchmark``).
 
-Trains a registered method (``mocogan``, ``rjgan``, ...) on random data with
-the real trainer: ``tfvidgen.train.loop.Trainer`` builds the task, its
-optimizers and the compiled distributed step that ``bin/train`` runs, and
-(``input="pipeline"``, the default) the tf.data pipeline reads in-memory
-random videos through ``ArraySource``, so that the input pipeline is
-measured too. ``input="constant"`` feeds one batch over and over instead.
+Trains a registered method (``mocogan``, ``rjgan``, ``svg_lp``, ...) on
+random data with the real trainer: ``tfvidgen.train.loop.Trainer`` builds the
+task, its optimizers and the compiled distributed step that ``bin/train``
+runs, and (``input="pipeline"``, the default) the tf.data pipeline reads
+in-memory random videos through ``ArraySource``, so that the input pipeline
+is measured too. ``input="constant"`` feeds one batch over and over instead.
 
-One iteration is what ``bin/train`` runs per step: D_I update, D_V update
-and generator update. After ``warmup`` iterations (tracing and the first
-oneDNN primitive creation are slow), ``iterations`` iterations are timed
-one by one, each until its losses are on the host; the result reports the
+One iteration is what ``bin/train`` runs per step (for the GANs: D_I update,
+D_V update and generator update; for SVG: one teacher-forced pass over a
+clip and one Adam step). After ``warmup`` iterations (tracing and the first
+oneDNN primitive creation are slow), ``iterations`` iterations are timed one
+by one, each until its losses are on the host; the result reports the
 median and ``videos_per_s = video batch / median``.
 
-``baseline="torch"`` also times a PyTorch port of the official MoCoGAN
-iteration (``benchmarks/mocogan_torch.py``) with the same networks, batch
-sizes and thread count, alternating TF and PyTorch blocks in this process
-so that both see the same load on a shared machine, and reports the ratio.
+``baseline="torch"`` also times a PyTorch port of the official training
+iteration of the method's family (``benchmarks/mocogan_torch.py``,
+``benchmarks/svg_torch.py``) with the same networks, batch sizes and thread
+count, alternating TF and PyTorch blocks in this process so that both see
+the same load on a shared machine, and reports the ratio.
 
-Presets:
+Presets are per model family (``FAMILIES``: the task's ``config_class``):
+
+GAN family (mocogan, rjgan, rmocogan, ...):
   reference: the official MoCoGAN configuration: 64x64 RGB, 16-frame clips,
     video batch 16, image batch 32, ngf = ndf = 64, content 50, motion 10,
     categorical D_V with 6 classes.
   tiny: small widths, 16x16 frames and 10-frame clips, for a quick smoke run.
+SVG family (svg_lp, svg_fp, svg_det):
+  reference: the official SM-MNIST configuration: 64x64 grey frames,
+    DCGAN-64 encoder/decoder (nf 64), g_dim 128, z_dim 10, LSTMs of 256
+    cells (predictor 2 layers, posterior / prior 1), 5 context + 10 future
+    frames (15-frame clips), batch 16, beta 1e-4, Adam 2e-3 with beta1 0.9.
+  tiny: small widths, 16x16 frames, 2 + 3 frames, batch 2.
 """
 from __future__ import annotations
 
@@ -34,7 +44,7 @@ import platform
 import statistics
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import tfvidgen  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
 import numpy as np
@@ -45,17 +55,100 @@ from tfvidgen.data import pipeline, sampling
 from tfvidgen.data.sources import ArraySource
 from tfvidgen.models.base import DataSpec
 from tfvidgen.models.config import GANConfig
+from tfvidgen.models.svg import SVGConfig
 
-PRESETS: Dict[str, dict] = {
-    "reference": dict(image_size=64, num_videos=32, video_length=24,
-                      gan=dict(ngf=64, ndf=64, content_dim=50, motion_dim=10, latent_dim=60,
-                               noise_dim=10, num_categories=6, clip_length=16,
-                               batch_size=16, image_batch_size=32)),
-    "tiny": dict(image_size=16, num_videos=8, video_length=12,
-                 gan=dict(ngf=8, ndf=8, content_dim=8, motion_dim=4, latent_dim=12,
-                          noise_dim=4, num_categories=6, clip_length=10,
-                          batch_size=2, image_batch_size=4)),
+# Presets per model family: a family is a task config class (``config_class`` of
+# the registered task; GANConfig when it names none), so that any method of a
+# family (mocogan, rjgan, rmocogan; svg_lp, ...) runs on its family's presets.
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """One benchmark setting of a model family.
+
+    Attributes:
+      task: fields of the family's config class (the task's hyperparameters).
+      batch_size: videos per training step (TrainConfig.batch_size).
+      image_size, channels: frame side and channels of the random videos.
+      num_videos, video_length: the in-memory random dataset.
+      num_classes: labels of the random videos (0: one unnamed class).
+      torch_baseline: module under ``benchmarks/`` with the PyTorch port of
+        the official iteration (``--baseline=torch``); "" if none.
+      torch_args: ``fn(config, preset) -> kwargs`` of that module's
+        ``Baseline`` besides model, threads and seed.
+      description: one line for --help and the docs.
+    """
+    task: dict
+    batch_size: int
+    image_size: int
+    channels: int = 3
+    num_videos: int = 32
+    video_length: int = 24
+    num_classes: int = 0
+    torch_baseline: str = ""
+    torch_args: Optional[Callable] = None
+    description: str = ""
+
+
+def _gan_torch_args(gan: GANConfig, preset: Preset) -> dict:
+    return dict(image_size=preset.image_size, ngf=gan.ngf, ndf=gan.ndf,
+                num_categories=gan.num_categories, clip_length=gan.clip_length,
+                video_batch=gan.batch_size, image_batch=gan.image_batch_size,
+                content_dim=gan.content_dim, motion_dim=gan.motion_dim,
+                latent_dim=gan.latent_dim, noise_dim=gan.noise_dim)
+
+
+def _svg_torch_args(svg: SVGConfig, preset: Preset) -> dict:
+    return dict(image_size=preset.image_size, channels=svg.frame_channels,
+                nf=svg.encoder_width, g_dim=svg.g_dim, z_dim=svg.z_dim, rnn_size=svg.rnn_size,
+                predictor_rnn_layers=svg.predictor_rnn_layers,
+                posterior_rnn_layers=svg.posterior_rnn_layers,
+                prior_rnn_layers=svg.prior_rnn_layers, n_past=svg.n_past,
+                n_future=svg.n_future, beta=svg.beta, last_frame_skip=svg.last_frame_skip,
+                learning_rate=svg.learning_rate, beta1=svg.beta1,
+                batch_size=preset.batch_size)
+
+
+FAMILIES: Dict[type, Dict[str, Preset]] = {
+    GANConfig: {
+        "reference": Preset(
+            task=dict(ngf=64, ndf=64, content_dim=50, motion_dim=10, latent_dim=60,
+                      noise_dim=10, num_categories=6, clip_length=16, batch_size=16,
+                      image_batch_size=32),
+            batch_size=16, image_size=64, num_videos=32, video_length=24, num_classes=6,
+            torch_baseline="mocogan_torch", torch_args=_gan_torch_args,
+            description="the official MoCoGAN configuration"),
+        "tiny": Preset(
+            task=dict(ngf=8, ndf=8, content_dim=8, motion_dim=4, latent_dim=12, noise_dim=4,
+                      num_categories=6, clip_length=10, batch_size=2, image_batch_size=4),
+            batch_size=2, image_size=16, num_videos=8, video_length=12, num_classes=6,
+            torch_baseline="mocogan_torch", torch_args=_gan_torch_args,
+            description="small widths, 16x16, 10-frame clips"),
+    },
+    SVGConfig: {
+        "reference": Preset(
+            task=dict(encoder_arch="dcgan", encoder_width=64, frame_channels=1, g_dim=128,
+                      z_dim=10, rnn_size=256, predictor_rnn_layers=2, posterior_rnn_layers=1,
+                      prior_rnn_layers=1, n_past=5, n_future=10, n_eval=30, beta=1e-4,
+                      last_frame_skip=False, learning_rate=2e-3, beta1=0.9, beta2=0.999),
+            batch_size=16, image_size=64, channels=1, num_videos=32, video_length=30,
+            torch_baseline="svg_torch", torch_args=_svg_torch_args,
+            description="the official SM-MNIST configuration of SVG"),
+        "tiny": Preset(
+            task=dict(encoder_arch="dcgan", encoder_width=8, frame_channels=1, g_dim=16,
+                      z_dim=4, rnn_size=16, predictor_rnn_layers=2, posterior_rnn_layers=1,
+                      prior_rnn_layers=1, n_past=2, n_future=3, n_eval=6),
+            batch_size=2, image_size=16, channels=1, num_videos=8, video_length=8,
+            torch_baseline="svg_torch", torch_args=_svg_torch_args,
+            description="small widths, 16x16, 5-frame clips"),
+    },
 }
+PRESET_NAMES = ("reference", "tiny")
+# The GAN family's presets as plain dicts (kept for callers of the first version).
+PRESETS: Dict[str, dict] = {
+    name: dict(image_size=p.image_size, num_videos=p.num_videos, video_length=p.video_length,
+               gan=dict(p.task))
+    for name, p in FAMILIES[GANConfig].items()}
 TORCH_MISSING = ("PyTorch is not installed: pip install torch==2.13.0 for --baseline=torch "
                  "(needed for the side-by-side measurement only, not by tfvidgen).")
 
@@ -100,21 +193,50 @@ class BenchmarkConfig:
     profile_iterations: int = 2
 
 
+def family(model: str) -> type:
+    """The config class of a registered method (its preset family)."""
+    import tfvidgen.models  # noqa: F401  (registers every method)
+
+    return getattr(registry.TASKS.get(model), "config_class", GANConfig)
+
+
+def get_preset(model: str, preset: str) -> Preset:
+    """The preset ``preset`` of ``model``'s family."""
+    presets = FAMILIES.get(family(model))
+    if presets is None:
+        raise ValueError(f"no benchmark presets for {model!r} "
+                         f"(families: {', '.join(c.__name__ for c in FAMILIES)})")
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(sorted(presets))}")
+    return presets[preset]
+
+
+def task_config(model: str, preset: str, **overrides):
+    """The task config of ``model`` at a preset, with field overrides (unknown fields of
+    the family's config class are ignored, e.g. ``share_fakes`` for SVG)."""
+    config_class = family(model)
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    values = {**get_preset(model, preset).task,
+              **{k: v for k, v in overrides.items() if k in fields}}
+    return config_class(**values)
+
+
 def gan_config(preset: str, **overrides) -> GANConfig:
-    """The GANConfig of a preset (with field overrides)."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
-    return GANConfig(**{**PRESETS[preset]["gan"], **overrides})
+    """The GANConfig of a preset of the GAN family (with field overrides)."""
+    if preset not in FAMILIES[GANConfig]:
+        raise ValueError(f"unknown preset {preset!r}; known: "
+                         f"{', '.join(sorted(FAMILIES[GANConfig]))}")
+    return GANConfig(**{**FAMILIES[GANConfig][preset].task, **overrides})
 
 
-def random_data(preset: str, seed: int = 0) -> pipeline.TrainingData:
-    """In-memory random uint8 videos with labels of ``num_categories`` classes."""
-    p, gan = PRESETS[preset], PRESETS[preset]["gan"]
+def random_data(preset, seed: int = 0) -> pipeline.TrainingData:
+    """In-memory random uint8 videos of a Preset (or a GAN preset's name), with labels."""
+    p = FAMILIES[GANConfig][preset] if isinstance(preset, str) else preset
     rng = np.random.default_rng(seed)
-    size, classes = p["image_size"], gan["num_categories"]
-    videos = [rng.integers(0, 256, [p["video_length"], size, size, 3], dtype=np.uint8)
-              for _ in range(p["num_videos"])]
-    labels = [i % max(classes, 1) for i in range(p["num_videos"])]
+    size, classes = p.image_size, max(p.num_classes, 1)
+    videos = [rng.integers(0, 256, [p.video_length, size, size, p.channels], dtype=np.uint8)
+              for _ in range(p.num_videos)]
+    labels = [i % classes for i in range(p.num_videos)]
     names = tuple(f"class{i}" for i in range(classes))
     return pipeline.split_sources(ArraySource(videos, labels, names, name="random"), seed=seed)
 
@@ -123,17 +245,18 @@ def build_trainer(config: BenchmarkConfig, model_dir: str):
     """A Trainer of ``config.model`` at the preset, as bin/train builds it (one replica)."""
     from tfvidgen.train import strategies
     from tfvidgen.train.loop import TrainConfig, Trainer
-    import tfvidgen.models  # noqa: F401  (registers every method)
 
-    gan = gan_config(config.preset, share_fakes=config.share_fakes)
-    data = random_data(config.preset, config.seed)
-    spec = DataSpec(image_size=PRESETS[config.preset]["image_size"], channels=3,
+    preset = get_preset(config.model, config.preset)
+    task_cfg = task_config(config.model, config.preset, share_fakes=config.share_fakes)
+    data = random_data(preset, config.seed)
+    spec = DataSpec(image_size=preset.image_size, channels=preset.channels,
                     class_names=tuple(data.sources[0].class_names),
                     length_probs=tuple(float(p) for p in
                                        sampling.length_probs(data.videos.lengths())))
-    task = registry.TASKS.get(config.model)(gan, spec)
-    train_config = TrainConfig(model_dir=model_dir, max_steps=10 ** 9, batch_size=gan.batch_size,
-                               seed=config.seed, jit_compile=config.jit_compile)
+    task = registry.TASKS.get(config.model)(task_cfg, spec)
+    train_config = TrainConfig(model_dir=model_dir, max_steps=10 ** 9,
+                               batch_size=preset.batch_size, seed=config.seed,
+                               jit_compile=config.jit_compile)
     return Trainer(task, data, train_config, strategies.make_strategy("mirrored", 1))
 
 
@@ -223,17 +346,17 @@ def op_breakdown(logdir: str, groups=(), top: int = 12) -> dict:
                          "ms": round(r["total_self_time"] / 1e3, 1)} for r in individual]}
 
 
-def load_torch_baseline():
-    """Imports ``benchmarks/mocogan_torch.py`` from the source tree (needs PyTorch)."""
+def load_torch_baseline(name: str = "mocogan_torch"):
+    """Imports ``benchmarks/<name>.py`` from the source tree (needs PyTorch)."""
     try:
         import torch  # noqa: F401
     except ImportError:
         raise RuntimeError(TORCH_MISSING) from None
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(tfvidgen.__file__))),
-                        "benchmarks", "mocogan_torch.py")
+                        "benchmarks", f"{name}.py")
     if not os.path.exists(path):
         raise RuntimeError(f"{path} not found: --baseline=torch runs from a source checkout.")
-    spec = importlib.util.spec_from_file_location("mocogan_torch", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -300,21 +423,20 @@ def run(config: BenchmarkConfig, log=print) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(config.threads)
     if config.inter_op_threads:
         tf.config.threading.set_inter_op_parallelism_threads(config.inter_op_threads)
-    torch_mod = load_torch_baseline() if config.baseline == "torch" else None
+    preset = get_preset(config.model, config.preset)
+    if config.baseline == "torch" and not preset.torch_baseline:
+        raise ValueError(f"no PyTorch baseline for {config.model!r}")
+    torch_mod = (load_torch_baseline(preset.torch_baseline) if config.baseline == "torch"
+                 else None)
     threads = resolved_threads(config.threads)
-    gan = gan_config(config.preset, share_fakes=config.share_fakes)
+    task_cfg = task_config(config.model, config.preset, share_fakes=config.share_fakes)
 
     log(f"building {config.model} ({config.preset}) ...")
     tf_runner = TFRunner(config)
     torch_runner = None
     if torch_mod is not None:
-        torch_runner = torch_mod.Baseline(
-            model=config.model, image_size=PRESETS[config.preset]["image_size"], ngf=gan.ngf,
-            ndf=gan.ndf, num_categories=gan.num_categories, clip_length=gan.clip_length,
-            video_batch=gan.batch_size, image_batch=gan.image_batch_size,
-            content_dim=gan.content_dim, motion_dim=gan.motion_dim,
-            latent_dim=gan.latent_dim, noise_dim=gan.noise_dim, threads=threads,
-            seed=config.seed)
+        torch_runner = torch_mod.Baseline(model=config.model, threads=threads, seed=config.seed,
+                                          **preset.torch_args(task_cfg, preset))
     load_before = os.getloadavg()
     runners = {"tensorflow": tf_runner}
     if torch_runner is not None:
@@ -334,11 +456,13 @@ def run(config: BenchmarkConfig, log=print) -> dict:
                 log(f"block {b + 1}/{len(blocks)} {name}: {times[name][-1]:.3f} s "
                     f"(cpu {cpu[name][-1]:.1f} s)")
 
+    batch = preset.batch_size
     result = {"model": config.model, "preset": config.preset,
-              **summarize(times["tensorflow"], gan.batch_size, cpu["tensorflow"]),
-              "warmup": config.warmup, "video_batch": gan.batch_size,
-              "image_batch": gan.image_batch_size, "clip_length": gan.clip_length,
-              "image_size": PRESETS[config.preset]["image_size"],
+              **summarize(times["tensorflow"], batch, cpu["tensorflow"]),
+              "warmup": config.warmup, "video_batch": batch,
+              "image_batch": getattr(task_cfg, "image_batch_size", 0),
+              "clip_length": tf_runner.trainer.task.data_requirements().clip_length,
+              "image_size": preset.image_size, "channels": preset.channels,
               "share_fakes": config.share_fakes, "jit_compile": config.jit_compile,
               "input": config.input, "threads": threads,
               "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
@@ -347,7 +471,7 @@ def run(config: BenchmarkConfig, log=print) -> dict:
               "loadavg_1min_before_after": [round(load_before[0], 2),
                                             round(os.getloadavg()[0], 2)]}
     if torch_runner is not None:
-        result["torch"] = {**summarize(times["torch"], gan.batch_size, cpu["torch"]),
+        result["torch"] = {**summarize(times["torch"], batch, cpu["torch"]),
                            **torch_runner.describe()}
         result["blocks"] = len(blocks)
         result["speedup_vs_torch"] = round(result["videos_per_s"] /

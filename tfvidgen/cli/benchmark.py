@@ -3,6 +3,7 @@
     bin/benchmark --model=mocogan --preset=reference
     bin/benchmark --model=rjgan --preset=reference --baseline=torch --iterations=8
     bin/benchmark --model=mocogan --preset=tiny --iterations=2 --warmup=1 --input=constant
+    bin/benchmark --model=svg_lp --preset=reference --baseline=torch
 
 Prints one JSON object on stdout (progress goes to stderr); see
 tfvidgen/benchmark.py for what is measured and docs/benchmarks.md for
@@ -20,10 +21,12 @@ from absl import flags
 from tfvidgen.cli.common import fail, parse_flags_or_fail
 
 FLAGS = flags.FlagValues()
-flags.DEFINE_string("model", "mocogan", "Registered method: mocogan, rjgan, rmocogan.",
+flags.DEFINE_string("model", "mocogan",
+                    "Registered method: mocogan, rjgan, rmocogan, svg_lp, svg_fp, svg_det.",
                     flag_values=FLAGS)
 flags.DEFINE_enum("preset", "reference", ["reference", "tiny"],
-                  "reference: the official MoCoGAN configuration; tiny: a quick smoke run.",
+                  "reference: the official configuration of the model's family (MoCoGAN; "
+                  "SVG on SM-MNIST); tiny: a quick smoke run.",
                   flag_values=FLAGS)
 flags.DEFINE_integer("iterations", 8, "Timed iterations (per framework).", flag_values=FLAGS)
 flags.DEFINE_integer("warmup", 2, "Untimed iterations first (per framework).", flag_values=FLAGS)
@@ -36,8 +39,9 @@ flags.DEFINE_enum("input", "pipeline", ["pipeline", "constant"],
                   "pipeline: tf.data over in-memory random videos; constant: one batch.",
                   flag_values=FLAGS)
 flags.DEFINE_enum("baseline", "", ["", "torch"],
-                  "torch: also time the official MoCoGAN iteration in PyTorch, alternating "
-                  "blocks (pip install torch==2.13.0).", flag_values=FLAGS)
+                  "torch: also time the official iteration of the model's family in PyTorch "
+                  "(benchmarks/mocogan_torch.py, svg_torch.py), alternating blocks (pip "
+                  "install torch==2.13.0).", flag_values=FLAGS)
 flags.DEFINE_integer("blocks", 2, "Alternating TF / PyTorch blocks with --baseline.",
                      flag_values=FLAGS)
 flags.DEFINE_integer("threads", 0, "Intra-op threads (TF and PyTorch); 0: one per core.",

@@ -226,10 +226,24 @@ class SVG(base.Task):
         h, skips = self.encoder(_merge_time(frames), training=training)
         return _split_time(h, batch), [_split_time(s, batch) for s in skips]
 
-    def _decode(self, g, skips, training):
-        """g [B, T, g_dim], skips [B, T, ...] -> frames [B, T, S, S, C]; one batched call."""
+    def _decode(self, g, skips, sources, training):
+        """g [B, T', g_dim], skips [B, T, ...] -> frames [B, T', S, S, C]; one batched call.
+
+        Step t decodes with the skips of frame ``sources[t]`` (a static
+        numpy index into T). The decoder gets the skips of the distinct
+        source frames only (with the row of each step), so the skip half of
+        its convolutions runs once per source frame, not once per step.
+        """
         batch = tf.shape(g)[0]
-        frames = self.decoder((_merge_time(g), [_merge_time(s) for s in skips]),
+        used, where = np.unique(sources, return_inverse=True)
+        if np.array_equal(used, np.arange(len(used))):  # the first frames: a slice
+            picked = [s[:, :len(used)] for s in skips]
+        else:
+            picked = [tf.gather(s, used, axis=1) for s in skips]
+        where = where.astype(np.int32).reshape(-1)
+        # Row of step t of video b in the merged [B * len(used), ...] skips.
+        index = tf.reshape(tf.range(batch)[:, None] * len(used) + where[None, :], [-1])
+        frames = self.decoder((_merge_time(g), [_merge_time(s) for s in picked], index),
                               training=training)
         return _split_time(frames, batch)
 
@@ -268,9 +282,7 @@ class SVG(base.Task):
             else:
                 out["kl"] = kl_standard_normal(mu, logvar)
         g, _ = self.frame_predictor(inputs)
-        sources = self.skip_sources(num_frames)
-        out["frames"] = self._decode(g, [tf.gather(s, sources, axis=1) for s in skips],
-                                     training)
+        out["frames"] = self._decode(g, skips, self.skip_sources(num_frames), training)
         return out
 
     def train_step(self, batch, step, rng, global_batch_size):

@@ -162,14 +162,65 @@ class FrameDecoder(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        g, skips = inputs
+        """``(g, skips)``, or ``(g, skips, index)`` with shared skips (see below).
+
+        With ``index`` (int [N]), the skips have their own batch [M, ...] and
+        output n uses skip row ``index[n]``: the result is that of
+        ``(g, [tf.gather(s, index) for s in skips])``, but the first
+        convolution of each level, linear in [x, skip], is split into its x
+        and skip halves (``_split_conv``) and the skip half runs on the M
+        distinct skips only, before the gather. SVG decodes T - 1 steps whose
+        skips come from the n_past context frames only (section 6.3.1), so
+        this runs that half on n_past instead of T - 1 frames per video.
+        """
+        g, skips = inputs[0], inputs[1]
+        index = inputs[2] if len(inputs) > 2 else None
         x = self.stem(self.reshape(g), training=training)
         for level in reversed(range(self.num_levels)):
             if self.arch == "vgg":
                 x = self.up(x)
-            x = tf.concat([x, skips[level]], axis=-1)
-            x = getattr(self, f"up_{level}")(x, training=training)
+            stack = getattr(self, f"up_{level}")
+            if index is None:
+                x = stack(tf.concat([x, skips[level]], axis=-1), training=training)
+                continue
+            x = _split_conv(stack.stack[0], x, skips[level], index)
+            for layer in stack.stack[1:]:
+                x = (layer(x, training=training)
+                     if isinstance(layer, layers.BatchNormalization) else layer(x))
         return self.out(x)
+
+
+def _split_conv(conv, x, skip, index):
+    """``conv(concat([x, gather(skip, index)], -1))`` as conv_x(x) + gather(conv_s(skip)).
+
+    ``conv`` is a built Conv2D / Conv2DTranspose layer (no activation) whose
+    input channels are x's then skip's; its kernel is sliced on the input
+    axis (Conv2D: axis 2; Conv2DTranspose: axis 3), so the weights, their
+    gradients and the checkpoint layout are those of the one layer. The
+    convolution is linear, so the result equals the concatenated call up to
+    float rounding.
+    """
+    cx = x.shape[-1]
+    transpose = isinstance(conv, layers.Conv2DTranspose)
+    kernel = conv.kernel
+    if transpose:
+        k_x, k_s = kernel[:, :, :, :cx], kernel[:, :, :, cx:]
+    else:
+        k_x, k_s = kernel[:, :, :cx, :], kernel[:, :, cx:, :]
+
+    def apply(inputs, k):
+        if transpose:
+            return keras.ops.conv_transpose(
+                inputs, k, strides=list(conv.strides), padding=conv.padding,
+                output_padding=conv.output_padding, dilation_rate=conv.dilation_rate,
+                data_format=conv.data_format)
+        return conv.convolution_op(inputs, k)
+
+    with tf.name_scope(conv.name):
+        y = apply(x, k_x) + tf.gather(apply(skip, k_s), index)
+        if conv.use_bias:
+            y = y + conv.bias
+    return y
 
 
 class _RecurrentStack(keras.Model):
