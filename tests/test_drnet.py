@@ -46,16 +46,21 @@ def test_pose_encoders_give_unit_vectors(arch, size):
     np.testing.assert_allclose(np.linalg.norm(h.numpy(), axis=-1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("arch,size,levels", [("dcgan", 16, 2), ("vgg", 32, 3)])
-def test_content_encoder_and_decoder_shapes(arch, size, levels):
+@pytest.mark.parametrize("arch,size,levels,skips", [("dcgan", 16, 2, True), ("vgg", 32, 3, True),
+                                                    ("dcgan", 16, 2, False)])
+def test_content_encoder_and_decoder_shapes(arch, size, levels, skips):
     enc = drnet_nets.ContentEncoder(arch, size, dim=7, nf=4)
-    dec = drnet_nets.Decoder(arch, size, content_dim=7, pose_dim=2, nf=4, channels=3)
-    h_c, skips = enc(tf.random.uniform([2, size, size, 3]))
-    assert h_c.shape == (2, 7) and len(skips) == levels
+    dec = drnet_nets.Decoder(arch, size, content_dim=7, pose_dim=2, nf=4, channels=3,
+                             skips=skips)
+    h_c, maps = enc(tf.random.uniform([2, size, size, 3]))
+    assert h_c.shape == (2, 7) and len(maps) == levels
     np.testing.assert_allclose(np.linalg.norm(h_c.numpy(), axis=-1), 1.0, rtol=1e-5)
-    out = dec((h_c, tf.math.l2_normalize(tf.ones([2, 2]), -1), skips))
+    out = dec((h_c, tf.math.l2_normalize(tf.ones([2, 2]), -1), maps))
     assert out.shape == (2, size, size, 3)
     assert 0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 1
+    other = dec((h_c, tf.math.l2_normalize(tf.ones([2, 2]), -1), [m * 0 + 1 for m in maps]))
+    # The skips reach the output only when the decoder has them.
+    assert np.allclose(out.numpy(), other.numpy()) != skips
 
 
 def test_scene_discriminator_has_two_hidden_layers_of_100():
@@ -312,6 +317,7 @@ def test_configs_carry_the_papers_settings():
                    c.content_dim, c.pose_dim, c.beta if expected[6] is not None else None,
                    c.frame_channels)
             assert got == expected, name
+            assert c.content_skips == ("kth" in name), name   # U-Net skips on KTH only
             assert (c.learning_rate, c.alpha, c.sd_width, c.rnn_size,
                     c.predictor_rnn_layers) == (0.002, 1.0, 100, 256, 2), name
             if type(task) is drnet.DRNetLSTM:

@@ -99,6 +99,9 @@ flags.DEFINE_integer("frame_channels", 3,
 flags.DEFINE_integer("pose_dim", 5, "DRNet: size of the pose vector h_p (SM-MNIST, KTH 5).")
 flags.DEFINE_enum("pose_arch", "dcgan", ("dcgan", "vgg", "resnet"),
                   "DRNet: pose encoder E_p (dcgan: SM-MNIST; resnet: ResNet-18, KTH).")
+flags.DEFINE_bool("content_skips", True, "DRNet: U-Net skip connections from the content "
+                  "encoder to the decoder (KTH); --nocontent_skips: the plain mirrored "
+                  "decoder (MNIST).")
 flags.DEFINE_integer("max_step", 20, "DRNet: frames per training clip; the content and "
                      "pose frames are drawn from it (offsets k in [0, max_step - 1]).")
 flags.DEFINE_float("alpha", 1.0, "DRNet: weight of the content similarity loss (Eq. 5.2).")

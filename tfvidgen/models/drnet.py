@@ -70,6 +70,7 @@ class DRNetConfig:
     pose_dim: int = 5
     encoder_arch: str = "dcgan"    # E_c and D: dcgan | vgg
     pose_arch: str = "dcgan"       # E_p: dcgan | vgg | resnet
+    content_skips: bool = True     # U-Net skips from E_c to D (KTH); MNIST: none
     encoder_width: int = 64
     frame_channels: int = 3
     max_step: int = 20             # frames per training clip: k in [0, max_step - 1]
@@ -111,7 +112,8 @@ class _DRNetNetworks(prediction.PredictionTask):
         self.pose_encoder = drnet_nets.PoseEncoder(c.pose_arch, size, c.pose_dim,
                                                    c.encoder_width)
         self.decoder = drnet_nets.Decoder(c.encoder_arch, size, c.content_dim, c.pose_dim,
-                                          c.encoder_width, c.frame_channels)
+                                          c.encoder_width, c.frame_channels,
+                                          skips=c.content_skips)
         frame = tf.zeros([1, size, size, c.frame_channels])
         h_c, skips = self.content_encoder(frame)
         h_p = self.pose_encoder(frame)
@@ -134,13 +136,9 @@ class _DRNetNetworks(prediction.PredictionTask):
         """h_c [B, c], skips [B, ...] of the content frame, poses h_p [B, T, p]
         -> frames [B, T, S, S, C] in [0, 1]; one batched decoder call."""
         batch, steps = tf.shape(h_p)[0], tf.shape(h_p)[1]
-
-        def tile(x):
-            x = tf.repeat(x[:, None], steps, axis=1)
-            return prediction.merge_time(x)
-
-        frames = self.decoder((tile(h_c), prediction.merge_time(h_p), [tile(s) for s in skips]),
-                              training=training)
+        index = tf.repeat(tf.range(batch), steps)   # output b * T + t uses content b
+        frames = self.decoder((tf.gather(h_c, index), prediction.merge_time(h_p), skips,
+                               index), training=training)
         return prediction.split_time(frames, batch)
 
     def features(self, frames):

@@ -11,7 +11,8 @@
   then Conv 4x4 to ``pose_dim``.
 * ``Decoder`` D: (h_c, h_p, skips of the content frame) -> frame in [0, 1]:
   ``svg_nets.FrameDecoder`` on the concatenation [h_c, h_p] (the mirrored
-  encoder with up-sampling and the skips, sigmoid output).
+  encoder with up-sampling and the skips, sigmoid output; KTH), or
+  ``PlainDecoder``, the same without skips (MNIST).
 * ``SceneDiscriminator`` C: a pair of pose vectors -> the logit of "same
   video": 2 hidden layers of 100 units with ReLU (section 5.3.1).
 * The pose LSTM of Eq. (5.6)-(5.7) is ``svg_nets.PredictorLSTM`` (linear
@@ -121,21 +122,44 @@ class PoseEncoder(keras.Model):
         return unit_norm(h)
 
 
+class PlainDecoder(svg_nets.FrameDecoder):
+    """The mirrored encoder without skip connections (DRNet's MNIST decoder: "a
+    mirrored version of the encoder with 5 deconvolutional layers and a sigmoid
+    output layer"). The same levels as ``FrameDecoder``; each takes only the
+    previous level's output (its layers build on that narrower input)."""
+
+    def call(self, inputs, training=False):
+        x = self.stem(self.reshape(inputs[0]), training=training)
+        for level in reversed(range(self.num_levels)):
+            if self.arch == "vgg":
+                x = self.up(x)
+            x = getattr(self, f"up_{level}")(x, training=training)
+        return self.out(x)
+
+
 class Decoder(keras.Model):
-    """D: (h_c [N, c], h_p [N, p], skips of the content frame) -> [N, S, S, C] in [0, 1]."""
+    """D: (h_c [N, c], h_p [N, p], skips of the content frame[, index]) -> [N, S, S, C]
+    in [0, 1]. With ``skips=False`` the skips are ignored (``PlainDecoder``). With
+    ``index`` (int [N]) the skips have their own batch and output n uses skip row
+    index[n] (``svg_nets.FrameDecoder``: the skip half of each level's first
+    convolution runs once per content frame)."""
 
     def __init__(self, arch="dcgan", image_size=64, content_dim=128, pose_dim=5, nf=64,
-                 channels=1, name="decoder", **kwargs):
+                 channels=1, skips=True, name="decoder", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.body = svg_nets.FrameDecoder(arch, image_size, content_dim + pose_dim, nf,
-                                          channels, name="body")
+        self.skips = skips
+        kind = svg_nets.FrameDecoder if skips else PlainDecoder
+        self.body = kind(arch, image_size, content_dim + pose_dim, nf, channels, name="body")
 
     def build(self, input_shape):
         self.built = True
 
     def call(self, inputs, training=False):
-        h_c, h_p, skips = inputs
-        return self.body((tf.concat([h_c, h_p], axis=-1), skips), training=training)
+        h_c, h_p, skips = inputs[:3]
+        g = tf.concat([h_c, h_p], axis=-1)
+        if not self.skips:
+            return self.body((g,), training=training)
+        return self.body((g, skips, *inputs[3:]), training=training)
 
 
 class SceneDiscriminator(keras.Model):
