@@ -122,3 +122,15 @@ def test_svg_torch_baseline_tiny_iteration():
     assert mse > 0 and kld >= 0
     with pytest.raises(ValueError, match="no PyTorch baseline"):
         module.Baseline(model="svg_fp", threads=1)
+
+
+def test_torch_baseline_in_its_own_process(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "result.json"
+    cli.run(["benchmark", "--model=svg_lp", "--preset=tiny", "--warmup=0", "--iterations=2",
+             "--input=constant", "--baseline=torch", "--torch_process",
+             f"--output={out}"])
+    result = json.loads(out.read_text())
+    assert result["torch"]["framework"] == "torch" and result["torch"]["iterations"] == 2
+    assert result["torch"]["process"].startswith("separate")
+    assert result["torch"]["cpu_sec_per_iter_median"] > 0 and result["speedup_vs_torch"] > 0

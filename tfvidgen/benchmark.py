@@ -50,7 +50,7 @@ import tfvidgen  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loa
 import numpy as np
 import tensorflow as tf
 
-from tfvidgen import registry
+from tfvidgen import benchmark_worker, registry
 from tfvidgen.data import pipeline, sampling
 from tfvidgen.data.sources import ArraySource
 from tfvidgen.models.base import DataSpec
@@ -149,8 +149,7 @@ PRESETS: Dict[str, dict] = {
     name: dict(image_size=p.image_size, num_videos=p.num_videos, video_length=p.video_length,
                gan=dict(p.task))
     for name, p in FAMILIES[GANConfig].items()}
-TORCH_MISSING = ("PyTorch is not installed: pip install torch==2.13.0 for --baseline=torch "
-                 "(needed for the side-by-side measurement only, not by tfvidgen).")
+TORCH_MISSING = benchmark_worker.TORCH_MISSING
 
 
 @dataclasses.dataclass
@@ -176,6 +175,8 @@ class BenchmarkConfig:
         iterations with ``tf.profiler`` into this folder and reports the ops
         taking most time.
       profile_iterations: iterations profiled.
+      torch_process: run the PyTorch baseline in a child process without
+        TensorFlow (``TorchProcess``) instead of in this one.
     """
     model: str = "mocogan"
     preset: str = "reference"
@@ -191,6 +192,7 @@ class BenchmarkConfig:
     seed: int = 0
     profile_dir: str = ""
     profile_iterations: int = 2
+    torch_process: bool = False
 
 
 def family(model: str) -> type:
@@ -348,18 +350,7 @@ def op_breakdown(logdir: str, groups=(), top: int = 12) -> dict:
 
 def load_torch_baseline(name: str = "mocogan_torch"):
     """Imports ``benchmarks/<name>.py`` from the source tree (needs PyTorch)."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise RuntimeError(TORCH_MISSING) from None
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(tfvidgen.__file__))),
-                        "benchmarks", f"{name}.py")
-    if not os.path.exists(path):
-        raise RuntimeError(f"{path} not found: --baseline=torch runs from a source checkout.")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_worker.load_baseline(name)
 
 
 def summarize(times: List[float], video_batch: int, cpu_times: Optional[List[float]] = None
@@ -426,8 +417,14 @@ def run(config: BenchmarkConfig, log=print) -> dict:
     preset = get_preset(config.model, config.preset)
     if config.baseline == "torch" and not preset.torch_baseline:
         raise ValueError(f"no PyTorch baseline for {config.model!r}")
-    torch_mod = (load_torch_baseline(preset.torch_baseline) if config.baseline == "torch"
-                 else None)
+    torch_mod = None
+    if config.baseline == "torch":
+        if config.torch_process:  # only check here: torch is imported by the child alone
+            if importlib.util.find_spec("torch") is None:
+                raise RuntimeError(TORCH_MISSING)
+            torch_mod = True
+        else:
+            torch_mod = load_torch_baseline(preset.torch_baseline)
     threads = resolved_threads(config.threads)
     task_cfg = task_config(config.model, config.preset, share_fakes=config.share_fakes)
 
@@ -435,8 +432,10 @@ def run(config: BenchmarkConfig, log=print) -> dict:
     tf_runner = TFRunner(config)
     torch_runner = None
     if torch_mod is not None:
-        torch_runner = torch_mod.Baseline(model=config.model, threads=threads, seed=config.seed,
-                                          **preset.torch_args(task_cfg, preset))
+        kwargs = dict(model=config.model, threads=threads, seed=config.seed,
+                      **preset.torch_args(task_cfg, preset))
+        torch_runner = (TorchProcess(preset.torch_baseline, kwargs)
+                        if config.torch_process else torch_mod.Baseline(**kwargs))
     load_before = os.getloadavg()
     runners = {"tensorflow": tf_runner}
     if torch_runner is not None:
@@ -452,7 +451,9 @@ def run(config: BenchmarkConfig, log=print) -> dict:
             for _ in range(count):
                 start_cpu = time.process_time()
                 times[name].append(runner.iteration())
-                cpu[name].append(time.process_time() - start_cpu)
+                # A runner in its own process reports that process's CPU seconds.
+                cpu[name].append(getattr(runner, "last_cpu", None)
+                                 or time.process_time() - start_cpu)
                 log(f"block {b + 1}/{len(blocks)} {name}: {times[name][-1]:.3f} s "
                     f"(cpu {cpu[name][-1]:.1f} s)")
 
@@ -483,4 +484,59 @@ def run(config: BenchmarkConfig, log=print) -> dict:
         log(f"profiling {config.profile_iterations} iterations into {config.profile_dir} ...")
         result["profile"] = tf_runner.profile(config.profile_dir, config.profile_iterations)
     tf_runner.close()
+    if isinstance(torch_runner, TorchProcess):
+        torch_runner.close()
     return result
+
+
+class TorchProcess:
+    """The PyTorch baseline in a child process without TensorFlow (``torch_process``).
+
+    The child (``python -m tfvidgen.benchmark_worker``) imports neither
+    TensorFlow nor this process's threads and blocks on its stdin between
+    iterations, so TF's thread pools and tf.data's background threads
+    cannot take cores from PyTorch's OpenMP threads while they run; the
+    blocks still alternate, so both see the same outside load.
+    ``last_cpu`` is the child's CPU seconds of the last iteration.
+    """
+
+    def __init__(self, name: str, kwargs: dict):
+        import subprocess
+        import sys
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(tfvidgen.__file__)))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [root] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tfvidgen.benchmark_worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, env=env)
+        answer = self._ask(json.dumps({"name": name, "kwargs": kwargs}))
+        if "ready" not in answer:
+            self.close()
+            raise RuntimeError(f"PyTorch baseline process failed: {answer.get('error')}")
+        self._describe = answer["ready"]
+        self.last_cpu = None
+
+    def _ask(self, line: str) -> dict:
+        self._process.stdin.write(line + "\n")
+        self._process.stdin.flush()
+        answer = self._process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"PyTorch baseline process exited ({self._process.wait()})")
+        return json.loads(answer)
+
+    def iteration(self) -> float:
+        answer = self._ask("iteration")
+        self.last_cpu = answer["cpu"]
+        return answer["seconds"]
+
+    def describe(self) -> dict:
+        return {**self._describe, "process": "separate (no TensorFlow in it)"}
+
+    def close(self):
+        if self._process.poll() is None:
+            self._process.stdin.close()
+            try:
+                self._process.wait(timeout=30)
+            except Exception:  # noqa: BLE001
+                self._process.kill()

@@ -42,6 +42,10 @@ flags.DEFINE_enum("baseline", "", ["", "torch"],
                   "torch: also time the official iteration of the model's family in PyTorch "
                   "(benchmarks/mocogan_torch.py, svg_torch.py), alternating blocks (pip "
                   "install torch==2.13.0).", flag_values=FLAGS)
+flags.DEFINE_bool("torch_process", False,
+                  "Run the --baseline=torch iterations in a child process without TensorFlow "
+                  "(blocks still alternate), so TF's threads cannot compete with PyTorch's.",
+                  flag_values=FLAGS)
 flags.DEFINE_integer("blocks", 2, "Alternating TF / PyTorch blocks with --baseline.",
                      flag_values=FLAGS)
 flags.DEFINE_integer("threads", 0, "Intra-op threads (TF and PyTorch); 0: one per core.",
@@ -68,7 +72,7 @@ def main() -> dict:
         input=FLAGS.input, baseline=FLAGS.baseline, blocks=FLAGS.blocks, threads=FLAGS.threads,
         inter_op_threads=FLAGS.inter_op_threads,
         seed=FLAGS.seed, profile_dir=FLAGS.profile_dir or "",
-        profile_iterations=FLAGS.profile_iterations)
+        profile_iterations=FLAGS.profile_iterations, torch_process=FLAGS.torch_process)
     try:
         result = benchmark.run(config, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     except (KeyError, ValueError, RuntimeError) as e:
