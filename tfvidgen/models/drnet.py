@@ -425,12 +425,7 @@ class DRNetLSTM(_DRNetNetworks):
 
     def predict(self, context_frames, num_future, noise=None):
         """Future frames after real context frames; deterministic (``noise`` unused)."""
-        context = tf.convert_to_tensor(context_frames, tf.float32)
-        num_context = context.shape[1]
-        if num_context is None or num_context < 1:
-            raise ValueError(f"predict needs at least one context frame with a static "
-                             f"count, got context of shape {context.shape}")
-        channels = context.shape[-1] if context.shape[-1] is not None else tf.shape(context)[-1]
+        context, num_context, channels = self.prepared_context(context_frames)
         if num_context not in self._rollouts:
             size, ch = self.data_spec.image_size, self.config.frame_channels
             self._rollouts[num_context] = tf.function(self._rollout, input_signature=[

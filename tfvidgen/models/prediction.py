@@ -129,6 +129,17 @@ class PredictionTask(base.Task):
           float [B, num_future, H, W, C] in [-1, 1].
         """
 
+    def prepared_context(self, context_frames):
+        """Checks context frames for ``predict``: (float tensor, static frame count,
+        channels: an int, or a scalar tensor when unknown statically)."""
+        context = tf.convert_to_tensor(context_frames, tf.float32)
+        num_context = context.shape[1]
+        if num_context is None or num_context < 1:
+            raise ValueError(f"predict needs at least one context frame with a static "
+                             f"count, got context of shape {context.shape}")
+        channels = context.shape[-1] if context.shape[-1] is not None else tf.shape(context)[-1]
+        return context, num_context, channels
+
     @property
     def stochastic(self) -> bool:
         """Whether two predictions of one context differ (summaries show several)."""

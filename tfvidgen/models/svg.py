@@ -58,7 +58,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfvidgen import registry
-from tfvidgen.models import base
+from tfvidgen.models import base, prediction
 from tfvidgen.nets import svg_nets
 
 
@@ -113,17 +113,7 @@ def reparameterize(mu, logvar, eps):
     return mu + tf.exp(0.5 * logvar) * eps
 
 
-def _merge_time(x):
-    """[B, T, ...] -> [B * T, ...]."""
-    return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
-
-
-def _split_time(x, batch):
-    """[B * T, ...] -> [B, T, ...]."""
-    return tf.reshape(x, tf.concat([[batch, -1], tf.shape(x)[1:]], 0))
-
-
-class SVG(base.Task):
+class SVG(prediction.PredictionTask):
     """Shared by the three variants; ``variant`` is "lp", "fp" or "det"."""
 
     config_class = SVGConfig
@@ -142,25 +132,10 @@ class SVG(base.Task):
         c = self.config
         return base.DataRequirements(clip_length=c.n_past + c.n_future, every_nth=c.every_nth)
 
-    @property
-    def default_num_frames(self) -> int:
-        return self.config.n_eval
-
-    @property
-    def num_eval_future(self) -> int:
-        """Frames predicted after the context in summaries and by default in serving."""
-        return self.config.n_eval - self.config.n_past
-
     # Networks ----------------------------------------------------------------------
     def build(self):
         c, size = self.config, self.data_spec.image_size
-        if c.n_past < 1 or c.n_future < 1:
-            raise ValueError("--n_past and --n_future must be >= 1")
-        if c.n_eval <= c.n_past:
-            raise ValueError(f"--n_eval={c.n_eval} must exceed --n_past={c.n_past} "
-                             "(it counts the context frames too)")
-        if c.frame_channels not in (1, 3):
-            raise ValueError(f"--frame_channels must be 1 or 3, got {c.frame_channels}")
+        self.check_prediction_config()
         self.encoder = svg_nets.FrameEncoder(c.encoder_arch, size, c.g_dim, c.encoder_width)
         self.decoder = svg_nets.FrameDecoder(c.encoder_arch, size, c.g_dim, c.encoder_width,
                                              c.frame_channels)
@@ -198,33 +173,11 @@ class SVG(base.Task):
     def trainable_variables(self):
         return [v for net in self.networks().values() for v in net.trainable_variables]
 
-    # Pixels -----------------------------------------------------------------------
-    def to_model(self, frames):
-        """Frames [..., C] in [-1, 1] (C = 1 or 3) -> the model's [0, 1] frames."""
-        frames = tf.convert_to_tensor(frames, tf.float32)
-        if self.config.frame_channels == 1:
-            frames = tf.reduce_mean(frames, axis=-1, keepdims=True)
-        else:
-            shape = frames.shape[:-1].concatenate([3])
-            frames = tf.broadcast_to(frames, tf.concat([tf.shape(frames)[:-1], [3]], 0))
-            frames = tf.ensure_shape(frames, shape)
-        return (frames + 1.0) / 2.0
-
-    def from_model(self, frames01, channels):
-        """The model's [0, 1] frames -> [-1, 1] with ``channels`` channels (1 or 3)."""
-        frames = frames01 * 2.0 - 1.0
-        if self.config.frame_channels == 1:
-            return tf.broadcast_to(frames, tf.concat([tf.shape(frames)[:-1], [channels]], 0))
-        if isinstance(channels, int):
-            return frames if channels == 3 else tf.reduce_mean(frames, -1, keepdims=True)
-        return tf.cond(tf.equal(channels, 1),
-                       lambda: tf.reduce_mean(frames, -1, keepdims=True), lambda: frames)
-
     def _encode(self, frames, training):
         """[B, T, S, S, C] -> h [B, T, g], skips (each [B, T, s, s, c]); one batched call."""
         batch = tf.shape(frames)[0]
-        h, skips = self.encoder(_merge_time(frames), training=training)
-        return _split_time(h, batch), [_split_time(s, batch) for s in skips]
+        h, skips = self.encoder(prediction.merge_time(frames), training=training)
+        return prediction.split_time(h, batch), [prediction.split_time(s, batch) for s in skips]
 
     def _decode(self, g, skips, sources, training):
         """g [B, T', g_dim], skips [B, T, ...] -> frames [B, T', S, S, C]; one batched call.
@@ -243,9 +196,9 @@ class SVG(base.Task):
         where = where.astype(np.int32).reshape(-1)
         # Row of step t of video b in the merged [B * len(used), ...] skips.
         index = tf.reshape(tf.range(batch)[:, None] * len(used) + where[None, :], [-1])
-        frames = self.decoder((_merge_time(g), [_merge_time(s) for s in picked], index),
+        frames = self.decoder((prediction.merge_time(g), [prediction.merge_time(s) for s in picked], index),
                               training=training)
-        return _split_time(frames, batch)
+        return prediction.split_time(frames, batch)
 
     def skip_sources(self, num_frames: int) -> np.ndarray:
         """For targets t = 1..num_frames-1 (0-based): the frame whose skips Dec sees."""
@@ -381,126 +334,27 @@ class SVG(base.Task):
         Returns:
           float [B, num_future, H, W, C] in [-1, 1].
         """
-        context = tf.convert_to_tensor(context_frames, tf.float32)
-        num_context = context.shape[1]
-        if num_context is None or num_context < 1:
-            raise ValueError(f"predict needs at least one context frame with a static "
-                             f"count, got context of shape {context.shape}")
-        channels = context.shape[-1] if context.shape[-1] is not None else tf.shape(context)[-1]
+        context, num_context, channels = self.prepared_context(context_frames)
         batch = tf.shape(context)[0]
         eps_context, eps_future = self._draw(noise, batch, num_context, num_future)
         future = self._rollout_fn(num_context)(self.to_model(context), eps_context, eps_future)
         return self.from_model(future, channels)
 
     # Sampling and summaries ---------------------------------------------------------
-    def set_sample_context(self, context_frames) -> None:
-        """Real context frames [k, >= n_past, H, W, C] in [-1, 1] that ``sample`` continues."""
-        self._sample_context = tf.convert_to_tensor(
-            context_frames, tf.float32)[:, :self.config.n_past]
-
-    def sample(self, noise, num_videos, num_frames):
-        """SVG is conditional: videos continuing known context frames.
-
-        Video i continues context i % k of ``set_sample_context`` (set by
-        ``sample_summaries`` from the trainer's fixed real batch); with no
-        context set, a black one. The n_past context frames come first.
-        """
-        n_past = self.config.n_past
-        context = getattr(self, "_sample_context", None)
-        if context is None:
-            size = self.data_spec.image_size
-            context = -tf.ones([1, n_past, size, size, self.data_spec.channels])
-        index = tf.range(num_videos) % tf.shape(context)[0]
-        context = tf.gather(context, index)
-        future = self.predict(context, tf.maximum(num_frames - n_past, 0), noise)
-        return tf.concat([context, future], axis=1)[:, :num_frames]
-
     def sample_summaries(self, noise, batch=None) -> Dict[str, tf.Tensor]:
         """``prediction``: each row is the ground truth then prior samples; predicted
         frames have a red border. ``reconstruction`` (stochastic variants): truth
         beside the teacher-forced reconstruction with posterior z (what training sees).
         """
-        c = self.config
-        if batch is not None:
-            self.set_sample_context(batch["video"][:4])
-            truth = tf.convert_to_tensor(batch["video"][:4], tf.float32)
-        else:
-            truth = self.sample(noise, 4, c.n_past)
+        named, truth = self.prediction_summaries(noise, batch)
         k, channels = truth.shape[0], truth.shape[-1]
-        context = truth[:, :c.n_past]
-        horizon = self.num_eval_future
-        shown_truth = _pad_time(truth, c.n_past + horizon)
-        columns = [shown_truth]
-        for _ in range(3 if self.stochastic else 1):
-            future = _mark_predicted(self.predict(context, horizon, noise))
-            columns.append(tf.concat([context, future], axis=1))
-        named = {"prediction": _side_by_side(columns)}
         if self.stochastic and batch is not None and truth.shape[1] > 1:
             x = self.to_model(truth)
             eps = noise.normal([k, truth.shape[1] - 1, self.z_size])
             rec = self.from_model(self.reconstruct(x, eps)["frames"], channels)
-            rec = tf.concat([truth[:, :1], _mark_predicted(rec)], axis=1)
-            named["reconstruction"] = _side_by_side([truth, rec])
+            rec = tf.concat([truth[:, :1], prediction.mark_predicted(rec)], axis=1)
+            named["reconstruction"] = prediction.side_by_side([truth, rec])
         return named
-
-    # Serving ------------------------------------------------------------------------
-    def serving_signatures(self):
-        """``predict`` (context uint8 [N, n_past, H, W, C], seed int64, num_future int32
-        -> video uint8 [N, n_past + num_future, H, W, C]: the context, then the
-        prediction); ``serving_default`` is the same with num_future defaulting
-        to n_eval - n_past."""
-        task, c, size = self, self.config, self.data_spec.image_size
-        spec = [tf.TensorSpec([None, c.n_past, size, size, None], tf.uint8, name="context"),
-                tf.TensorSpec([], tf.int64, name="seed"),
-                tf.TensorSpec([], tf.int32, name="num_future")]
-
-        def run(context, seed, num_future):
-            frames = tf.cast(context, tf.float32) / 127.5 - 1.0
-            future = task.predict(frames, num_future, base.StatelessNoise(seed))
-            return {"video": tf.concat([context, base.to_uint8(future)], axis=1)}
-
-        @tf.function(input_signature=spec)
-        def predict(context, seed, num_future):
-            return run(context, seed, num_future)
-
-        @tf.function(input_signature=spec)
-        def serving_default(context, seed,
-                            num_future=tf.constant(self.num_eval_future, tf.int32)):
-            return run(context, seed, num_future)
-
-        return {"serving_default": serving_default, "predict": predict}
-
-
-def _pad_time(videos, num_frames):
-    """Pads [N, T, ...] with mid-grey frames up to ``num_frames`` (or cuts)."""
-    missing = num_frames - videos.shape[1]
-    if missing <= 0:
-        return videos[:, :num_frames]
-    pad = tf.zeros(tf.concat([tf.shape(videos)[:1], [missing], tf.shape(videos)[2:]], 0))
-    return tf.concat([videos, pad], axis=1)
-
-
-def _mark_predicted(videos):
-    """A one-pixel red border on predicted frames [N, T, H, W, 3] (summaries only)."""
-    if videos.shape[-1] != 3:
-        return videos
-    h, w = videos.shape[2], videos.shape[3]
-    rows = tf.range(h)[:, None]
-    cols = tf.range(w)[None, :]
-    border = (rows == 0) | (rows == h - 1) | (cols == 0) | (cols == w - 1)
-    red = tf.constant([1.0, -1.0, -1.0])
-    return tf.where(border[None, None, :, :, None], red, videos)
-
-
-def _side_by_side(videos, gutter=1):
-    """Videos [N, T, H, W, C] of equal shape -> [N, T, H, k W + gutters, C]."""
-    sep = tf.zeros(tf.concat([tf.shape(videos[0])[:3], [gutter], tf.shape(videos[0])[4:]], 0))
-    parts = []
-    for i, v in enumerate(videos):
-        if i:
-            parts.append(sep)
-        parts.append(v)
-    return tf.concat(parts, axis=3)
 
 
 @registry.register_task("svg_lp")
