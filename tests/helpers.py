@@ -49,3 +49,13 @@ def tiny_trainer(name, model_dir, strategy, max_steps=3, seed=0, **overrides):
 
 def weights(model):
     return [keras.ops.convert_to_numpy(v) for v in model.weights]
+
+
+def square_digits(size, count=10, margin=2, base=25, step=20):
+    """SM-MNIST digits that never need fonts: solid squares, digit k of intensity
+    base + step * k (labels k % 10)."""
+    from tfvidgen.data import moving_mnist
+    images = np.zeros([count, size, size], np.uint8)
+    for k in range(count):
+        images[k, margin:-margin, margin:-margin] = base + step * k
+    return moving_mnist.Digits(images, np.arange(count) % 10, size, "squares")

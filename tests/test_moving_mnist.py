@@ -9,24 +9,15 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from helpers import square_digits
 from tfvidgen import experiment
 from tfvidgen.data import moving_mnist, pipeline
 from tfvidgen.data.moving_mnist import StochasticMovingMNIST
 from tfvidgen.data.sources import DatasetMissingError
 
 
-class SquareDigits(moving_mnist.Digits):
-    """Solid squares of distinct intensities: digit images that never need fonts."""
-
-    def __init__(self, size, count=10):
-        images = np.zeros([count, size, size], np.uint8)
-        for k in range(count):
-            images[k, 2:-2, 2:-2] = 25 + 20 * k
-        super().__init__(images, np.arange(count) % 10, size, "squares")
-
-
 def source(size=32, num_digits=1, length=40, **kwargs):
-    kwargs.setdefault("digits", SquareDigits(size // 2))
+    kwargs.setdefault("digits", square_digits(size // 2))
     return StochasticMovingMNIST(image_size=size, num_digits=num_digits, video_length=length,
                                  num_videos=1000, **kwargs)
 

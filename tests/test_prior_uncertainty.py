@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import square_digits
 from tfvidgen import registry
-from tfvidgen.data import moving_mnist
 from tfvidgen.data.moving_mnist import StochasticMovingMNIST, Trajectories
 from tfvidgen.metrics import prior_uncertainty as pu
 from tfvidgen.models import svg
@@ -20,19 +20,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 16
 
 
-class SquareDigits(moving_mnist.Digits):
-    """Solid squares of distinct intensities (no fonts): digit k is k's intensity."""
-
-    def __init__(self, size, count=40):
-        images = np.zeros([count, size, size], np.uint8)
-        for k in range(count):
-            images[k, 1:-1, 1:-1] = 20 + 5 * k
-        super().__init__(images, np.arange(count) % 10, size, "squares")
-
-
 def source(size=32, num_digits=2, **kwargs):
     return StochasticMovingMNIST(image_size=size, num_digits=num_digits, split="test",
-                                 digits=SquareDigits(size // 2), num_videos=10, **kwargs)
+                                 digits=square_digits(size // 2, count=40, margin=1, base=20,
+                                                      step=5),
+                                 num_videos=10, **kwargs)
 
 
 # Synchronised batches ------------------------------------------------------------------

@@ -324,16 +324,8 @@ class SVG(prediction.PredictionTask):
         return self._rollouts[num_context]
 
     def predict(self, context_frames, num_future, noise):
-        """Future frames after real context frames (the evaluation protocol's entry).
-
-        Args:
-          context_frames: float [B, n, H, W, C] in [-1, 1], C = 1 or 3, any
-            n >= 1 known statically (the model was trained with n_past).
-          num_future: frames to predict (int or int32 scalar tensor), any >= 0.
-          noise: StatelessNoise (same seed, same futures) or tf.random.Generator.
-        Returns:
-          float [B, num_future, H, W, C] in [-1, 1].
-        """
+        """See ``PredictionTask.predict``: the context's posterior samples warm the
+        LSTMs up, then each future step draws z from the prior (``noise``)."""
         context, num_context, channels = self.prepared_context(context_frames)
         batch = tf.shape(context)[0]
         eps_context, eps_future = self._draw(noise, batch, num_context, num_future)
