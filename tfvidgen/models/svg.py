@@ -31,6 +31,10 @@ decodes all T - 1 predictions in one batched call. Step t (t = 2..T)
 predicts x_t from the real x_t-1 and z_t ~ q(z_t / x_1:t); its skip
 connections come from x_t-1 while t <= n_past and from the last context
 frame x_n_past afterwards (``--last_frame_skip``: always from x_t-1).
+The decoder gets the skips of the n_past source frames only and runs the
+skip half of each level's first convolution once per source frame
+(``FrameDecoder`` with an index; the same function, about 20% less work
+per iteration, docs/benchmarks.md).
 
 Generation (``SVG.predict``, section 6.2 and Figure 6.2c): the context
 x_1..x_n_past is encoded in one call and warms up the LSTMs (with z from
