@@ -1,5 +1,8 @@
 """Tiny experiments shared by the model, trainer and export tests."""
 import dataclasses
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -59,3 +62,24 @@ def square_digits(size, count=10, margin=2, base=25, step=20):
     for k in range(count):
         images[k, margin:-margin, margin:-margin] = base + step * k
     return moving_mnist.Digits(images, np.arange(count) % 10, size, "squares")
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# bin/train flags of a tiny GAN run on the built-in dataset (seconds on a CPU).
+TINY_GAN_FLAGS = ["--dataset=synthetic_expressions", "--synthetic_identities=2",
+                  "--synthetic_takes=1", "--synthetic_video_length=12", "--image_size=16",
+                  "--clip_length=10", "--ngf=4", "--ndf=4", "--batch_size=2",
+                  "--image_batch_size=4", "--summary_every=1", "--sample_every=2",
+                  "--checkpoint_every=100", "--num_samples=2", "--content_dim=4",
+                  "--motion_dim=2", "--latent_dim=6", "--noise_dim=2"]
+
+
+def run_bin(tool, *args, check=True):
+    """Runs bin/<tool> in a subprocess from the source tree; raises with its stderr
+    when ``check`` and it fails."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bin", tool), *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{tool} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc

@@ -1,25 +1,12 @@
 import glob
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--dataset=synthetic_expressions", "--synthetic_identities=2", "--synthetic_takes=1",
-        "--synthetic_video_length=12", "--image_size=16", "--clip_length=10", "--ngf=4",
-        "--ndf=4", "--batch_size=2", "--image_batch_size=4", "--summary_every=1",
-        "--sample_every=2", "--checkpoint_every=100", "--num_samples=2", "--content_dim=4",
-        "--motion_dim=2", "--latent_dim=6", "--noise_dim=2"]
+from helpers import ROOT, TINY_GAN_FLAGS, run_bin
 
-
-def run(tool, *args, check=True):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bin", tool), *args],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{tool} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc
+TINY = TINY_GAN_FLAGS
+run = run_bin
 
 
 def test_train_resume_and_export_end_to_end(tmp_path):

@@ -2,35 +2,20 @@
 import glob
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from helpers import tiny_data, tiny_task
+from helpers import ROOT, TINY_GAN_FLAGS, run_bin, tiny_data, tiny_task
 from tfvidgen import evaluate
 from tfvidgen.train.loop import TrainConfig, Trainer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--dataset=synthetic_expressions", "--synthetic_identities=2", "--synthetic_takes=1",
-        "--synthetic_video_length=12", "--image_size=16", "--clip_length=10", "--ngf=4",
-        "--ndf=4", "--batch_size=2", "--image_batch_size=4", "--summary_every=1",
-        "--sample_every=2", "--checkpoint_every=100", "--num_samples=2", "--content_dim=4",
-        "--motion_dim=2", "--latent_dim=6", "--noise_dim=2"]
+TINY = TINY_GAN_FLAGS
+run = run_bin
 CHEAP = ["--num_videos=8", "--is_splits=2", "--is_split_size=4", "--parzen_samples=40",
          "--parzen_heldout=12", "--nn_samples=3", "--nn_k=2"]
-
-
-def run(tool, *args, check=True):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bin", tool), *args],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{tool} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def scalars(log_dir):
