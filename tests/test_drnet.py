@@ -189,8 +189,11 @@ def test_features_and_summaries():
     assert named["reconstruction"].shape == (4, 6, SIZE, 2 * SIZE + 1, 3)
     assert named["analogy"].shape == (1, 5 * SIZE, 5 * SIZE, 3)
     assert task.sample(StatelessNoise(0), 5, 8).shape == (5, 8, SIZE, SIZE, 3)
-    with pytest.raises(NotImplementedError, match="drnet_lstm"):
-        task.predict(clip(), 3, None)
+    # The representation does not predict: the prediction protocol refuses it cleanly.
+    from tfvidgen.metrics.prediction import task_predictor
+    with pytest.raises(ValueError, match="does not predict frames"):
+        task_predictor(task)
+    task_predictor(built("drnet_lstm"))
 
 
 # The pose LSTM --------------------------------------------------------------------------

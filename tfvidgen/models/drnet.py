@@ -96,8 +96,8 @@ def _bce(logits, target: float):
         labels=tf.fill(tf.shape(logits), tf.constant(target, logits.dtype)), logits=logits)
 
 
-class _DRNetNetworks(prediction.PredictionTask):
-    """E_c, E_p and D, the pixel conversion and the encoders' use (both tasks)."""
+class _DRNetNetworks(prediction.FramePixels):
+    """E_c, E_p and D and their use, shared by both tasks (a mixin of Tasks)."""
 
     config_class = DRNetConfig
 
@@ -199,7 +199,7 @@ class _DRNetNetworks(prediction.PredictionTask):
 
 
 @registry.register_task("drnet")
-class DRNet(_DRNetNetworks):
+class DRNet(_DRNetNetworks, base.Task):
     """The content/pose representation of section 5.2 (E_c, E_p, D and C)."""
 
     # Data ---------------------------------------------------------------------------
@@ -295,12 +295,8 @@ class DRNet(_DRNetNetworks):
                 "scene_accuracy": base.average(correct, global_batch_size)}
 
     # Sampling and summaries ---------------------------------------------------------
-    def predict(self, context_frames, num_future, noise):
-        raise NotImplementedError(
-            "drnet learns the content/pose representation; prediction is the pose LSTM's: "
-            "train --model=drnet_lstm --drnet_dir=<this run> (configs/drnet_lstm_*.cfg).")
-
     def set_sample_context(self, context_frames) -> None:
+        """Real clips [k, T, H, W, C] in [-1, 1] that ``sample`` reconstructs."""
         self._sample_context = tf.convert_to_tensor(context_frames, tf.float32)
 
     def sample(self, noise, num_videos, num_frames):
@@ -337,7 +333,7 @@ class DRNet(_DRNetNetworks):
 
 
 @registry.register_task("drnet_lstm")
-class DRNetLSTM(_DRNetNetworks):
+class DRNetLSTM(_DRNetNetworks, prediction.PredictionTask):
     """The pose LSTM of Eq. (5.6)-(5.7) on a trained, frozen DRNet (``--drnet_dir``)."""
 
     def data_requirements(self):

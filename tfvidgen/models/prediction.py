@@ -69,7 +69,33 @@ def side_by_side(videos, gutter=1):
     return tf.concat(parts, axis=3)
 
 
-class PredictionTask(base.Task):
+class FramePixels:
+    """The pixel conversion of the frame models (SVG, DRNet): the pipeline's [-1, 1]
+    RGB <-> the model's [0, 1] frames of ``config.frame_channels`` channels."""
+
+    def to_model(self, frames):
+        """Frames [..., C] in [-1, 1] (C = 1 or 3) -> the model's [0, 1] frames."""
+        frames = tf.convert_to_tensor(frames, tf.float32)
+        if self.config.frame_channels == 1:
+            frames = tf.reduce_mean(frames, axis=-1, keepdims=True)
+        else:
+            shape = frames.shape[:-1].concatenate([3])
+            frames = tf.broadcast_to(frames, tf.concat([tf.shape(frames)[:-1], [3]], 0))
+            frames = tf.ensure_shape(frames, shape)
+        return (frames + 1.0) / 2.0
+
+    def from_model(self, frames01, channels):
+        """The model's [0, 1] frames -> [-1, 1] with ``channels`` channels (1 or 3)."""
+        frames = frames01 * 2.0 - 1.0
+        if self.config.frame_channels == 1:
+            return tf.broadcast_to(frames, tf.concat([tf.shape(frames)[:-1], [channels]], 0))
+        if isinstance(channels, int):
+            return frames if channels == 3 else tf.reduce_mean(frames, -1, keepdims=True)
+        return tf.cond(tf.equal(channels, 1),
+                       lambda: tf.reduce_mean(frames, -1, keepdims=True), lambda: frames)
+
+
+class PredictionTask(FramePixels, base.Task):
     """Base of the tasks that continue real context frames."""
 
     # Data ---------------------------------------------------------------------------
@@ -92,28 +118,6 @@ class PredictionTask(base.Task):
                              "(it counts the context frames too)")
         if c.frame_channels not in (1, 3):
             raise ValueError(f"--frame_channels must be 1 or 3, got {c.frame_channels}")
-
-    # Pixels -------------------------------------------------------------------------
-    def to_model(self, frames):
-        """Frames [..., C] in [-1, 1] (C = 1 or 3) -> the model's [0, 1] frames."""
-        frames = tf.convert_to_tensor(frames, tf.float32)
-        if self.config.frame_channels == 1:
-            frames = tf.reduce_mean(frames, axis=-1, keepdims=True)
-        else:
-            shape = frames.shape[:-1].concatenate([3])
-            frames = tf.broadcast_to(frames, tf.concat([tf.shape(frames)[:-1], [3]], 0))
-            frames = tf.ensure_shape(frames, shape)
-        return (frames + 1.0) / 2.0
-
-    def from_model(self, frames01, channels):
-        """The model's [0, 1] frames -> [-1, 1] with ``channels`` channels (1 or 3)."""
-        frames = frames01 * 2.0 - 1.0
-        if self.config.frame_channels == 1:
-            return tf.broadcast_to(frames, tf.concat([tf.shape(frames)[:-1], [channels]], 0))
-        if isinstance(channels, int):
-            return frames if channels == 3 else tf.reduce_mean(frames, -1, keepdims=True)
-        return tf.cond(tf.equal(channels, 1),
-                       lambda: tf.reduce_mean(frames, -1, keepdims=True), lambda: frames)
 
     # Prediction ---------------------------------------------------------------------
     @abc.abstractmethod
