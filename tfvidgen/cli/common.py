@@ -43,3 +43,10 @@ def parse_flags_or_fail(flag_values, argv, doc: str) -> None:
         fail(str(e))
     if len(rest) > 1:
         fail(f"unexpected arguments {rest[1:]}: flags are written --name=value.")
+
+
+def run_tool(flag_values, main, doc: str, argv=None) -> None:
+    """Entry point of a tool with its own FlagValues: parses ``argv`` (default
+    sys.argv) with ``parse_flags_or_fail``, then calls ``main()``."""
+    parse_flags_or_fail(flag_values, list(sys.argv if argv is None else argv), doc)
+    main()

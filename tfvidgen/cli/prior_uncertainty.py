@@ -22,7 +22,7 @@ import sys
 import tfvidgen  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
 from absl import flags
 
-from tfvidgen.cli.common import fail, parse_flags_or_fail
+from tfvidgen.cli.common import fail, run_tool
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("model_dir", None, "A bin/train run of --model=svg_lp (required).",
@@ -116,9 +116,7 @@ def main():
 
 
 def run(argv=None):
-    argv = list(sys.argv if argv is None else argv)
-    parse_flags_or_fail(FLAGS, argv, __doc__)
-    main()
+    run_tool(FLAGS, main, __doc__, argv)
 
 
 if __name__ == "__main__":

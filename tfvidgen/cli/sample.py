@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import sys
 import time
 
 import tfvidgen  # noqa: F401
 from absl import flags
 
-from tfvidgen.cli.common import fail, parse_flags_or_fail
+from tfvidgen.cli.common import fail, run_tool
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("server", "localhost:8500",
@@ -146,9 +145,7 @@ def main() -> None:
 
 
 def run(argv=None):
-    argv = list(sys.argv if argv is None else argv)
-    parse_flags_or_fail(FLAGS, argv, __doc__)
-    main()
+    run_tool(FLAGS, main, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -295,22 +295,11 @@ def _flags():
 
 def run(argv=None):
     """``bin/benchmark_serving`` (and ``bin/benchmark --serving``): flags, measure, print."""
-    from absl import flags
-
-    from tfvidgen.cli.common import fail
+    from tfvidgen.cli.common import fail, parse_flags_or_fail
 
     values = _flags()
     argv = list(sys.argv if argv is None else argv)
-    argv = [a for a in argv if a != "--serving"]
-    if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
-        print(__doc__ + "\nflags:\n" + values.get_help())
-        return None
-    try:
-        rest = values(argv)
-    except flags.Error as e:
-        fail(str(e))
-    if len(rest) > 1:
-        fail(f"unexpected arguments {rest[1:]}: flags are written --name=value.")
+    parse_flags_or_fail(values, [a for a in argv if a != "--serving"], __doc__)
     try:
         sizes = [int(v) for v in values.batch_sizes]
     except ValueError:
