@@ -61,6 +61,21 @@ class VideoSource(abc.ABC):
         del index
         return -1
 
+    def extra_specs(self) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+        """Further per-video arrays this source provides, by key: (dtype, shape).
+
+        Attributes, class-conditional labels, pyramid levels, ...: a Task
+        asks for them by name (``DataRequirements.extras``) and the pipeline
+        delivers ``extras(index)[key]`` of the video each clip comes from,
+        with this dtype and shape. Default: none.
+        """
+        return {}
+
+    def extras(self, index: int) -> dict[str, np.ndarray]:
+        """The arrays of ``extra_specs`` for video ``index``, by key."""
+        del index
+        return {}
+
     @abc.abstractmethod
     def _read(self, index: int, frame_indices: np.ndarray) -> np.ndarray:
         """Decodes the given frames of video ``index`` as uint8 [len, H, W, 3]."""
@@ -144,6 +159,12 @@ class SubsetSource(VideoSource):
     def identity(self, index):
         return self.base.identity(int(self.indices[index]))
 
+    def extra_specs(self):
+        return self.base.extra_specs()
+
+    def extras(self, index):
+        return self.base.extras(int(self.indices[index]))
+
     def describe(self, index):
         return self.base.describe(int(self.indices[index]))
 
@@ -155,10 +176,16 @@ class ArraySource(VideoSource):
     """Videos held in memory: a list of uint8 arrays [T, H, W, 3] and labels.
 
     For notebooks, tests, and data already decoded by other tools.
+    ``extras`` maps a key to an array [num_videos, ...] of per-video values
+    (``VideoSource.extras``).
     """
 
-    def __init__(self, videos, labels=None, class_names=(), name="arrays"):
+    def __init__(self, videos, labels=None, class_names=(), name="arrays", extras=None):
         super().__init__()
+        self.extra_arrays = {k: np.asarray(v) for k, v in (extras or {}).items()}
+        for key, value in self.extra_arrays.items():
+            if len(value) != len(videos):
+                raise ValueError(f"extras[{key!r}] has {len(value)} rows for {len(videos)} videos")
         self.videos = [np.asarray(v, np.uint8) for v in videos]
         if not self.videos:
             raise ValueError("ArraySource needs at least one video")
@@ -175,6 +202,12 @@ class ArraySource(VideoSource):
 
     def label(self, index):
         return int(self.labels_[index])
+
+    def extra_specs(self):
+        return {k: (v.dtype, v.shape[1:]) for k, v in self.extra_arrays.items()}
+
+    def extras(self, index):
+        return {k: v[index] for k, v in self.extra_arrays.items()}
 
     def _read(self, index, frame_indices):
         return self.videos[index][frame_indices]
