@@ -5,17 +5,32 @@ its networks and optimizers, the updates of one training iteration
 (``train_step``), sampling, what to show in TensorBoard, the items to
 checkpoint and its serving signatures. The trainer (``tfvidgen.train.loop``)
 owns everything else and never branches on a method's name.
+
+Phases (``tfvidgen.models.phases``): a Task may split its run into phases
+with their own data shape and fade-in (progressive growing's levels,
+pre-training then joint training). ``Task.phases`` declares the schedule
+(default: one phase, the whole run, with ``data_requirements()`` at
+``data_spec.image_size``); the trainer calls ``Task.enter_phase`` when a
+phase begins or when a run resumes inside it, feeds each phase the data it
+asks for and compiles one ``train_step`` per phase. The fade-in weight
+reaches the networks through ``Task.alpha``, a variable the compiled step
+assigns from the step counter before ``train_step`` runs. The checkpoint
+must hold the same objects in every phase: create the networks of every
+level in ``build`` and switch between them in ``enter_phase``.
 """
 from __future__ import annotations
 
 import abc
 import dataclasses
 import os
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfvidgen.models import phases as phases_lib
+from tfvidgen.models.phases import Phase  # noqa: F401  (part of the Task contract)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,10 +42,20 @@ class DataRequirements:
       every_nth: temporal stride of the clips.
       images_per_video: real frames (S_1) per batch element under key
         "image", so that the image batch is batch_size * images_per_video.
+      extras: names of further per-video keys the source provides
+        (``VideoSource.extra_specs`` / ``VideoSource.extras``: attributes,
+        labels, pyramid levels), delivered as the source declares them for
+        the video each clip comes from (needs ``clip_length > 0``).
+      real_batches: independent real draws per batch element; when n > 1
+        every key gets an axis of size n after the batch axis (video
+        [B, n, T, H, W, C], image [B, n, k, H, W, C], label [B, n]), so that
+        n critic updates of one step each see a fresh real batch.
     """
     clip_length: int = 16
     every_nth: int = 1
     images_per_video: int = 0
+    extras: tuple = ()
+    real_batches: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +116,19 @@ def apply_gradients(optimizer, tape, loss, variables, l2_weight_decay=0.0):
         grads = [g + l2_weight_decay * v if g is not None else None
                  for g, v in zip(grads, variables)]
     optimizer.apply_gradients(zip(grads, variables))
+
+
+def reset_optimizer(optimizer) -> None:
+    """Zeroes an optimizer's state (step count, moments) in place.
+
+    For a phase that starts its optimiser afresh (PGGAN, per level): the
+    variables stay the same objects, so the checkpoint's object graph does
+    not change; the learning rate is kept.
+    """
+    keep = getattr(optimizer, "_learning_rate", None)
+    for variable in optimizer.variables:
+        if variable is not keep:
+            variable.assign(tf.zeros(variable.shape, variable.dtype))
 
 
 def build_by_calling(model, input_shape):
@@ -179,6 +217,66 @@ class Task(abc.ABC):
         Returns a description of what was loaded, or None.
         """
         return None
+
+    # Phases -------------------------------------------------------------------
+    def phases(self) -> Sequence[Phase]:
+        """The schedule of training phases (``tfvidgen.models.phases.Phase``).
+
+        Default: one phase from step 0 with ``data_requirements()`` at
+        ``data_spec.image_size``, so a Task without phases trains as one
+        compiled step over one dataset. A progressive Task returns one phase
+        per level, e.g. ``phases.chain((300, Phase("8x8", data=..., image_size=8,
+        time_pool=2)), (None, Phase("16x16", data=..., fade_in_steps=100)))``.
+        Must be the same on every call (a pure function of the config).
+        """
+        return (Phase("train", 0, self.data_requirements(), self.data_spec.image_size),)
+
+    def phase_at(self, step: int) -> Phase:
+        """The phase global ``step`` belongs to (a pure function of the step)."""
+        return phases_lib.phase_at(phases_lib.validate(self.phases()), step)
+
+    def enter_phase(self, phase: Phase, begins: bool) -> None:
+        """Called by the trainer, eagerly and inside ``strategy.scope()``, before
+        the first step of ``phase`` and before training resumes inside it.
+
+        Select the networks of the phase's level here (as Python state that
+        ``train_step`` and ``sample`` read when traced). Variables must
+        not be created here: the checkpoint holds the same objects in every
+        phase.
+
+        Args:
+          phase: the phase about to run.
+          begins: True at the phase's first step: reset what the phase starts
+            afresh (PGGAN resets optimiser state per level: ``reset_optimizer``).
+            False when training resumes inside the phase: the checkpoint has
+            already restored that state, so leave it alone.
+        """
+        del phase, begins
+
+    @property
+    def alpha(self) -> tf.Variable:
+        """The current fade-in weight in [0, 1] (1 outside fade-ins).
+
+        A float32 variable that the trainer creates inside ``strategy.scope()``
+        and assigns ``phase.alpha(step)`` at the start of every compiled step
+        (and when entering a phase), so ``train_step``, ``sample`` and the
+        serving signatures read the same value, and a resumed run the value
+        an uninterrupted one had. It is derived from the step, so it is not
+        checkpointed. Tasks without fade-ins ignore it.
+        """
+        if getattr(self, "_alpha", None) is None:
+            self._alpha = tf.Variable(1.0, trainable=False, name="alpha",
+                                      aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        return self._alpha
+
+    def restore_phase(self, step: int) -> Phase:
+        """Enters the phase of ``step`` as a resume (``begins=False``) and sets
+        ``alpha``: for using a restored task outside the trainer (export,
+        evaluation). Returns the phase."""
+        phase = self.phase_at(step)
+        self.enter_phase(phase, begins=False)
+        self.alpha.assign(phase.alpha(int(step)))
+        return phase
 
     # Training -----------------------------------------------------------------
     @abc.abstractmethod
