@@ -65,12 +65,13 @@ def test_every_config_parses():
         for dataset in ("mug", "synthetic_expressions"):
             assert f"{model}_{dataset}.cfg" in names
     assert {"quickstart.cfg", "quickstart_pretrain.cfg"} <= names
+    from tfvidgen import experiment
     try:
-        for config in configs:
-            flags.FLAGS.unparse_flags()
-            flags.FLAGS(["prog", f"--flagfile={config}"])  # runs every validator
-            assert flags.FLAGS.model in registry.TASKS, config
-            assert flags.FLAGS.model_dir
+        for config in configs:  # every flag validator and every setting's validation
+            values, settings = experiment.parse_command([f"--flagfile={config}"])
+            assert values["model"] in registry.TASKS, config
+            assert isinstance(settings, registry.TASKS.get(values["model"]).config_class)
+            assert values["model_dir"]
     finally:
         flags.FLAGS.unparse_flags()
 

@@ -311,9 +311,8 @@ def test_configs_carry_the_papers_settings():
     from tfvidgen import flags
     try:
         for name, expected in CONFIGS.items():
-            flags.FLAGS.unparse_flags()
-            flags.FLAGS(["x", f"--flagfile={os.path.join(ROOT, 'configs', name + '.cfg')}"])
-            values = experiment.flag_values(flags.FLAGS)
+            values, _ = experiment.parse_command(
+                [f"--flagfile={os.path.join(ROOT, 'configs', name + '.cfg')}"])
             task = experiment.build_task(values, DataSpec(image_size=values["image_size"]))
             c = task.config
             got = (type(task).__name__, values["dataset"], c.encoder_arch, c.pose_arch,

@@ -296,9 +296,7 @@ from tfvidgen import experiment, flags
 from tfvidgen.models.base import DataSpec
 out = {}
 for cfg in sys.argv[1:]:
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["x", "--flagfile=" + cfg])
-    values = experiment.flag_values(flags.FLAGS)
+    values, _ = experiment.parse_command(["--flagfile=" + cfg])
     task = experiment.build_task(values, DataSpec(image_size=values["image_size"]))
     c = task.config
     out[cfg] = [type(task).__name__, values["dataset"], c.encoder_arch, c.z_dim, c.beta,

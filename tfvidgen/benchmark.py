@@ -199,12 +199,13 @@ def family(model: str) -> type:
     """The config class of a registered method (its preset family)."""
     import tfvidgen.models  # noqa: F401  (registers every method)
 
-    return getattr(registry.TASKS.get(model), "config_class", GANConfig)
+    return registry.TASKS.get(model).config_class
 
 
 def get_preset(model: str, preset: str) -> Preset:
     """The preset ``preset`` of ``model``'s family."""
-    presets = FAMILIES.get(family(model))
+    # A family covers its config class's subclasses (ImageGANConfig is a GANConfig).
+    presets = next((FAMILIES[c] for c in family(model).__mro__ if c in FAMILIES), None)
     if presets is None:
         raise ValueError(f"no benchmark presets for {model!r} "
                          f"(families: {', '.join(c.__name__ for c in FAMILIES)})")

@@ -235,31 +235,9 @@ def find_saved_model(path: str, model_name: Optional[str] = None) -> str:
 
 # Runs ---------------------------------------------------------------------------
 def read_flags_file(path: str) -> dict:
-    """A run's flags.txt -> {flag: value}: every tfvidgen flag, defaults where absent.
-
-    Leaves the global FLAGS untouched (for reading other runs, e.g. the two
-    models of a 2AFC kit).
-    """
-    from tfvidgen import flags as tfv_flags
-    fv = tfv_flags.FLAGS
-    values = {name: fv[name].default for name in fv}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line.startswith("--"):
-                continue
-            body = line[2:]
-            if "=" in body:
-                name, raw = body.split("=", 1)
-                if name in fv:
-                    values[name] = fv[name].parser.parse(raw) if raw != "" else None
-                else:
-                    logging.warning("%s: ignoring unknown flag --%s", path, name)
-            elif body in fv:
-                values[body] = True
-            elif body.startswith("no") and body[2:] in fv:
-                values[body[2:]] = False
-    return values
+    """A run's flags.txt -> its values (``experiment.read_run``, the one reader)."""
+    from tfvidgen import experiment
+    return experiment.read_run(os.path.dirname(os.path.abspath(path)))
 
 
 def load_run(model_dir: str, values: Optional[dict] = None):

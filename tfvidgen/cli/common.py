@@ -5,23 +5,46 @@ import os
 import sys
 
 
-def resume_argv(argv):
-    """Prepends ``--flagfile=<model_dir>/flags.txt`` when resuming a run.
+HELP_ARGS = ("-h", "-?", "--help", "--helpshort", "--helpfull")
 
-    ``bin/train --model_dir=runs/x`` of an existing run then needs no other
-    flag; flags given on the command line still override the saved ones.
+
+def parse_run_flags(argv):
+    """absl ``flags_parser`` of the tools that take a method's settings (bin/train).
+
+    Parses the run-level flags (expanding ``--flagfile``) and returns the
+    arguments absl does not know, the method's ``--name=value`` settings,
+    for ``experiment.resolve``. ``--help``/``--helpfull`` print the flags and,
+    when ``--model`` (or a run directory's model) is known, that model's
+    settings with their defaults.
     """
-    if any(a.startswith("--flagfile") for a in argv[1:]):
-        return argv
-    model_dir = None
-    for i, arg in enumerate(argv[1:], start=1):
-        if arg.startswith("--model_dir="):
-            model_dir = arg.split("=", 1)[1]
-        elif arg == "--model_dir" and i + 1 < len(argv):
-            model_dir = argv[i + 1]
-    if model_dir and os.path.exists(os.path.join(model_dir, "flags.txt")):
-        return [argv[0], f"--flagfile={os.path.join(model_dir, 'flags.txt')}"] + list(argv[1:])
-    return argv
+    from absl import flags
+
+    from tfvidgen import flags as tfv_flags
+    fv = tfv_flags.FLAGS
+    wants_help = [a for a in argv[1:] if a in HELP_ARGS]
+    argv = [a for a in argv if a not in HELP_ARGS]
+    try:
+        rest = fv(argv, known_only=True)
+    except flags.Error as e:
+        fail(str(e))
+    if wants_help:
+        print(fv.main_module_help() if wants_help != ["--helpfull"] else fv.get_help())
+        print(model_settings_help(fv))
+        sys.exit(0)
+    return rest
+
+
+def model_settings_help(fv) -> str:
+    from tfvidgen import experiment
+    model = fv["model"].value
+    if not fv["model"].present and fv["model_dir"].value and \
+            experiment.has_run(fv["model_dir"].value):
+        model = experiment.read_run(fv["model_dir"].value)["model"]
+    try:
+        experiment.import_user_modules(fv["user_module"].value)
+        return "\n" + experiment.settings_help(model)
+    except ValueError as e:
+        return f"\n({e})"
 
 
 def fail(message: str) -> None:

@@ -19,7 +19,7 @@ import tfvidgen  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loa
 from absl import app, flags
 
 from tfvidgen import flags as tfv_flags
-from tfvidgen.cli.common import fail, resume_argv
+from tfvidgen.cli.common import fail
 
 FLAGS = tfv_flags.FLAGS
 
@@ -117,7 +117,10 @@ def main(argv, use_export=False):
                  "nn_samples", "nn_k"):
         if FLAGS[name].value is not None and FLAGS[name].value < 1:
             fail(f"--{name} must be a positive integer.")
-    values = experiment.flag_values(FLAGS)
+    try:
+        values = experiment.run_values(FLAGS)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
     config = config_from_flags()
     try:
         evaluate.parse_metric_specs(config.metrics)  # unknown names fail before any work
@@ -157,7 +160,7 @@ def main(argv, use_export=False):
 
 def run():
     use_export = _export_dir_given(sys.argv)
-    app.run(lambda argv: main(argv, use_export), argv=resume_argv(sys.argv))
+    app.run(lambda argv: main(argv, use_export))
 
 
 if __name__ == "__main__":

@@ -16,13 +16,12 @@ model's entry of a TF Serving ``models.config`` (other entries are kept).
 from __future__ import annotations
 
 import os
-import sys
 
 import tfvidgen  # noqa: F401
 from absl import app, flags
 
 from tfvidgen import flags as tfv_flags
-from tfvidgen.cli.common import fail, resume_argv
+from tfvidgen.cli.common import fail
 
 FLAGS = tfv_flags.FLAGS
 flags.DEFINE_bool("describe", False, "Print the signatures of the written export.")
@@ -123,8 +122,8 @@ def main(argv):
         return
     if not os.path.exists(os.path.join(FLAGS.model_dir, "flags.txt")):
         fail(f"{FLAGS.model_dir} has no flags.txt: is it a bin/train run directory?")
-    values = experiment.flag_values(FLAGS)
     try:
+        values = experiment.run_values(FLAGS)
         path = export_run(values, sizes)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         fail(str(e))
@@ -141,7 +140,7 @@ def main(argv):
 
 
 def run():
-    app.run(main, argv=resume_argv(sys.argv))
+    app.run(main)
 
 
 if __name__ == "__main__":

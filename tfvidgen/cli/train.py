@@ -1,7 +1,13 @@
 """bin/train: trains any registered method.
 
     bin/train --flagfile=configs/rjgan_mug.cfg --data_dir=/path/to/MUG --model_dir=runs/rjgan
-    bin/train --model_dir=runs/rjgan            # resumes with the run's saved flags
+    bin/train --model=svg_lp --dataset=smmnist --model_dir=runs/svg   # the paper's settings
+    bin/train --model_dir=runs/rjgan            # resumes with the run's saved settings
+    bin/train --model=svg_lp --helpfull         # svg_lp's settings, defaults and help
+
+Run-level options are absl flags (``tfvidgen.flags``); every other
+``--name=value`` is a setting of the chosen method (its config class), set
+only when given.
 """
 from __future__ import annotations
 
@@ -13,66 +19,70 @@ import tfvidgen  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loa
 from absl import app
 
 from tfvidgen import flags as tfv_flags
-from tfvidgen.cli.common import fail, resume_argv
+from tfvidgen.cli.common import fail, parse_run_flags
 from tfvidgen.data.sources import DatasetMissingError
 
 FLAGS = tfv_flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        fail(f"unexpected arguments {argv[1:]}: flags are written --name=value.")
     from tfvidgen import experiment, export
+    from tfvidgen.settings import ConfigError
     from tfvidgen.train import strategies
     from tfvidgen.train.checkpoints import atomic_write
     from tfvidgen.train.loop import Trainer
 
     logging.getLogger().setLevel(logging.INFO)
-    values = experiment.flag_values(FLAGS)
     try:
-        config = experiment.train_config(values)
-        strategy = strategies.make_strategy(FLAGS.strategy, FLAGS.cpu_replicas)
+        values, config, saved = experiment.resolve(FLAGS, argv[1:])
+        if saved is not None and experiment.has_checkpoint(values["model_dir"]):
+            experiment.check_resume(saved, values)
+        train_config = experiment.train_config(values, config)
+        strategy = strategies.make_strategy(values["strategy"], values["cpu_replicas"])
         data = experiment.build_training_data(values)
-        spec = experiment.data_spec(data, FLAGS.image_size)
-        task = experiment.build_task(values, spec)
-    except (DatasetMissingError, ValueError, FileNotFoundError) as e:
+        spec = experiment.data_spec(data, values["image_size"])
+        task = experiment.build_task(values, spec, config)
+    except (DatasetMissingError, ConfigError, ValueError, FileNotFoundError) as e:
         fail(str(e))
-    os.makedirs(config.model_dir, exist_ok=True)
-    atomic_write(experiment.flags_file(config.model_dir), tfv_flags.serialize())
     hooks = []
-    if FLAGS.eval_every:  # periodic evaluation under eval/ (docs/evaluation.md)
+    if values["eval_every"]:  # periodic evaluation under eval/ (docs/evaluation.md)
         from tfvidgen.evaluate import make_train_hook
         try:
-            hooks.append((FLAGS.eval_every, make_train_hook(
-                FLAGS.eval_metrics, values, seed=FLAGS.seed, task=task, data=data)))
+            hooks.append((values["eval_every"], make_train_hook(
+                values["eval_metrics"], values, seed=values["seed"], task=task, data=data)))
         except (ValueError, FileNotFoundError) as e:
             fail(f"--eval_metrics: {e}")
     try:  # builds the networks, resumes or warm-starts (pre-trained networks of another run)
-        trainer = Trainer(task, data, config, strategy, hooks=hooks)
+        trainer = Trainer(task, data, train_config, strategy, hooks=hooks)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
-    print(f"{FLAGS.model} on {FLAGS.dataset}: {len(data.videos)} videos, "
-          f"step {trainer.current_step}/{config.max_steps}, "
-          f"{strategy.num_replicas_in_sync} replica(s), run dir {config.model_dir}",
+    # Written once the settings proved buildable, so a failed start leaves no run behind.
+    atomic_write(experiment.flags_file(train_config.model_dir),
+                 experiment.run_file_text(values, config))
+    model = values["model"]
+    print(f"{model} on {values['dataset']}: {len(data.videos)} videos, "
+          f"step {trainer.current_step}/{train_config.max_steps}, "
+          f"{strategy.num_replicas_in_sync} replica(s), run dir {train_config.model_dir}",
           file=sys.stderr)
     trainer.train()
     if not trainer.is_chief:
         return
     path = trainer.write_sample_files()
     print(f"samples: {path}", file=sys.stderr)
-    if FLAGS.export_after_training:
+    if values["export_after_training"]:
         version = trainer.current_step
-        export_dir = FLAGS.export_dir or os.path.join(config.model_dir, "export")
-        target = os.path.join(export_dir, FLAGS.model_name or FLAGS.model, str(version))
+        export_dir = values["export_dir"] or os.path.join(train_config.model_dir, "export")
+        name = values["model_name"] or model
+        target = os.path.join(export_dir, name, str(version))
         if not os.path.exists(target):
-            target = export.export(task, export_dir, FLAGS.model_name or FLAGS.model, version)
+            target = export.export(task, export_dir, name, version)
         print(f"export: {target}", file=sys.stderr)
     if trainer.stop_requested:
         sys.exit(130)
 
 
 def run():
-    app.run(main, argv=resume_argv(sys.argv))
+    app.run(main, flags_parser=parse_run_flags)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ frame size, clip length, accuracies). Evaluation then loads it with
 ``tfvidgen.metrics.extractors.get_extractor("classifier", output_dir)``:
 FD on its penultimate features (``fd_<name>_...``), IS on its softmax
 (``is_<name>_...``). The dataset flags (--dataset, --data_dir, --split,
---image_size, --clip_length, --every_nth, --synthetic_*, --seed) are bin/train's.
+--image_size, --synthetic_*, --seed) are bin/train's; --clip_length and --every_nth are
+this tool's own.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ FLAGS = tfv_flags.FLAGS
 flags.DEFINE_enum("kind", "video", ["video", "image"],
                   "video: a classifier of --clip_length-frame clips (as seed 002's action "
                   "classifier); image: of single frames, with D_I's architecture (seed 003).")
+flags.DEFINE_integer("clip_length", 16, "video: frames per clip the classifier sees.")
+flags.DEFINE_integer("every_nth", 1, "video: temporal stride of the clips.")
 flags.DEFINE_string("output_dir", None, "Folder for classifier.keras and classifier.json.")
 flags.DEFINE_string("classifier_name", None,
                     "Name used in metric names (default: <dataset>-<kind>).")

@@ -1,10 +1,20 @@
-"""Imports every dataset module so that registry lookups see them all."""
+"""Imports every module of tfvidgen.data so that registry lookups see every dataset.
+
+A new dataset is a new module with a ``@registry.register_dataset``
+decorator and no edit here.
+"""
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
+import tfvidgen.data
 from tfvidgen import registry
-from tfvidgen.data import synthetic_expressions, video_folder, frame_folders, video_files, mug  # noqa: F401
-from tfvidgen.data import bair, kth, moving_mnist  # noqa: F401
 from tfvidgen.data.sources import VideoSource
+
+for _module in pkgutil.iter_modules(tfvidgen.data.__path__):
+    if _module.name != "datasets":
+        importlib.import_module(f"tfvidgen.data.{_module.name}")
 
 
 def build_source(name: str, config) -> VideoSource:

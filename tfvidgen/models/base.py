@@ -177,7 +177,14 @@ def restore_networks(path: str, **networks) -> str:
 
 
 class Task(abc.ABC):
-    """Base class of every method. See the module docstring."""
+    """Base class of every method. See the module docstring.
+
+    ``config_class`` names the method's settings (a ``tfvidgen.settings.Settings``
+    dataclass with the paper's defaults): the command line and flagfiles set
+    its fields by name, and a task receives an instance of it.
+    """
+
+    config_class: type = None
 
     def __init__(self, config, data_spec: DataSpec):
         self.config = config

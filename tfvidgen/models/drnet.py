@@ -53,41 +53,55 @@ import numpy as np
 import tensorflow as tf
 
 from tfvidgen import registry
-from tfvidgen.models import base, prediction
+from tfvidgen.settings import Settings, setting
+from tfvidgen.models import base, prediction, svg
 from tfvidgen.nets import drnet_nets, svg_nets
 
 
 @dataclasses.dataclass(frozen=True)
-class DRNetConfig:
-    """Hyperparameters of DRNet (section 5.3.1), filled from the flags by name.
+class DRNetConfig(Settings):
+    """Hyperparameters of DRNet (section 5.3.1) and of its pose LSTM.
 
     Defaults are the SM-MNIST settings: DCGAN encoders and decoder, |h_c| 128,
-    |h_p| 5, alpha 1, beta 0.1, C with 2 hidden layers of 100, Adam 2e-3.
-    KTH: VGG E_c and D with skips, ResNet-18 E_p, |h_p| 5, beta 1e-4. The pose
-    LSTM: 2 layers of 256 cells; SM-MNIST 5 + 10 frames, KTH 10 + 10.
+    |h_p| 5, alpha 1, beta 0.1, C with 2 hidden layers of 100, Adam 2e-3,
+    batch 100. KTH: VGG E_c and D with skips, ResNet-18 E_p, |h_p| 5, beta
+    1e-4. The pose LSTM: 2 layers of 256 cells; SM-MNIST 5 + 10 frames, KTH
+    10 + 10.
     """
-    content_dim: int = 128
-    pose_dim: int = 5
-    encoder_arch: str = "dcgan"    # E_c and D: dcgan | vgg
-    pose_arch: str = "dcgan"       # E_p: dcgan | vgg | resnet
-    content_skips: bool = True     # U-Net skips from E_c to D (KTH); MNIST: none
-    encoder_width: int = 64
-    frame_channels: int = 3
-    max_step: int = 20             # frames per training clip: k in [0, max_step - 1]
-    alpha: float = 1.0             # similarity loss weight
-    beta: float = 0.1              # adversarial loss weight
-    sd_width: int = 100            # hidden units of the scene discriminator
-    learning_rate: float = 2e-3
-    beta1: float = 0.5
-    beta2: float = 0.999
-    every_nth: int = 1
-    # Pose LSTM (drnet_lstm)
-    n_past: int = 5
-    n_future: int = 10
-    n_eval: int = 30
-    rnn_size: int = 256
-    predictor_rnn_layers: int = 2
-    drnet_dir: str = ""            # the trained DRNet run whose E_c, E_p and D drnet_lstm uses
+    batch_size: int = setting(100, "Global batch of clips per step.", min=1)
+    content_dim: int = setting(128, "Size of the content vector h_c.", min=1)
+    pose_dim: int = setting(5, "Size of the pose vector h_p (SM-MNIST, KTH 5).", min=1)
+    encoder_arch: str = setting("dcgan", "E_c and D (dcgan: MNIST; vgg: KTH).",
+                                choices=("dcgan", "vgg"))
+    pose_arch: str = setting("dcgan", "Pose encoder E_p (dcgan: MNIST; resnet: ResNet-18, "
+                             "KTH).", choices=("dcgan", "vgg", "resnet"))
+    content_skips: bool = setting(
+        True, "U-Net skip connections from the content encoder to the decoder (KTH); "
+        "--nocontent_skips: the plain mirrored decoder (MNIST).")
+    encoder_width: int = setting(64, "Filters of the first level of E_c, E_p and D.", min=1)
+    frame_channels: int = setting(3, "Channels the model sees: 1 (grey) or 3.",
+                                  choices=(1, 3))
+    max_step: int = setting(20, "Frames per training clip; the content and pose frames are "
+                            "drawn from it (offsets k in [0, max_step - 1]).", min=2)
+    alpha: float = setting(1.0, "Weight of the content similarity loss (Eq. 5.2).", min=0.0)
+    beta: float = setting(0.1, "Weight of the adversarial term (SM-MNIST 0.1, KTH 1e-4).",
+                          min=0.0)
+    sd_width: int = setting(100, "Hidden units of the scene discriminator C.", min=1)
+    learning_rate: float = setting(2e-3, "Adam learning rate.", min=0.0, min_exclusive=True)
+    beta1: float = setting(0.5, "Adam beta1.", min=0.0, max=0.999999)
+    beta2: float = setting(0.999, "Adam beta2.", min=0.0, max=0.999999)
+    every_nth: int = setting(1, "Temporal stride of training clips.", min=1)
+    n_past: int = setting(5, "drnet_lstm: context frames of a prediction.", min=1)
+    n_future: int = setting(10, "drnet_lstm: frames predicted in training.", min=1)
+    n_eval: int = setting(30, "drnet_lstm: frames, context included, of summaries and of "
+                          "serving_default's default length.", min=2)
+    rnn_size: int = setting(256, "drnet_lstm: cells per LSTM layer.", min=1)
+    predictor_rnn_layers: int = setting(2, "drnet_lstm: LSTM layers.", min=1)
+    drnet_dir: str = setting("", "drnet_lstm: --model_dir of the trained DRNet whose encoders "
+                             "and decoder the pose LSTM uses (frozen).")
+
+    def check(self):
+        svg.check_horizon(self)
 
 
 def _bce(logits, target: float):

@@ -13,11 +13,14 @@ import tensorflow as tf
 
 from tfvidgen import losses, registry
 from tfvidgen.models import base, video_gan
+from tfvidgen.models.config import ImageGANConfig
 from tfvidgen.nets import dcgan
 
 
 @registry.register_task("image_gan")
 class ImageGAN(base.Task):
+
+    config_class = ImageGANConfig
 
     def data_requirements(self):
         return base.DataRequirements(clip_length=0, images_per_video=1)

@@ -62,37 +62,58 @@ import numpy as np
 import tensorflow as tf
 
 from tfvidgen import registry
+from tfvidgen.settings import ConfigError, Settings, setting
 from tfvidgen.models import base, prediction
 from tfvidgen.nets import svg_nets
 
 
 @dataclasses.dataclass(frozen=True)
-class SVGConfig:
-    """Hyperparameters of SVG (section 6.3.1), filled from the prediction flags.
+class SVGConfig(Settings):
+    """Hyperparameters of SVG (section 6.3.1).
 
     Defaults are the paper's SM-MNIST settings (and the official code's):
     5 context frames, 10 predicted, z 10, g 128, LSTMs of 256 cells, beta
-    1e-4, Adam 2e-3 with beta1 0.9. KTH: z 32, beta 1e-6, 10 + 10 frames,
-    VGG encoder; BAIR: z 64, beta 1e-4, 2 + 10 frames, VGG encoder.
+    1e-4, Adam 2e-3 with beta1 0.9, batch 100. KTH: z 32, beta 1e-6, 10 + 10
+    frames, VGG encoder; BAIR: z 64, beta 1e-4, 2 + 10 frames, VGG encoder.
     """
-    n_past: int = 5               # context frames x_1..x_c-1
-    n_future: int = 10            # frames predicted in training
-    n_eval: int = 30              # frames (context included) of summaries / default predictions
-    z_dim: int = 10
-    g_dim: int = 128              # |h| and |g|
-    rnn_size: int = 256
-    predictor_rnn_layers: int = 2
-    posterior_rnn_layers: int = 1
-    prior_rnn_layers: int = 1
-    beta: float = 1e-4
-    last_frame_skip: bool = False
-    encoder_arch: str = "dcgan"   # dcgan | vgg
-    encoder_width: int = 64       # nf: width of the first encoder level
-    frame_channels: int = 3       # 1: grey model (mean of RGB), 3: colour
-    every_nth: int = 1
-    learning_rate: float = 2e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
+    batch_size: int = setting(100, "Global batch of clips per step.", min=1)
+    n_past: int = setting(5, "Context frames a prediction is conditioned on.", min=1)
+    n_future: int = setting(10, "Frames predicted after the context in training (clips are "
+                            "n_past + n_future frames).", min=1)
+    n_eval: int = setting(30, "Frames, context included, of the TensorBoard predictions and "
+                          "of serving_default's default length.", min=2)
+    z_dim: int = setting(10, "Size of the latent z_t (SM-MNIST 10, KTH 32, BAIR 64).", min=1)
+    g_dim: int = setting(128, "Size of the frame encoding h_t and of g_t.", min=1)
+    rnn_size: int = setting(256, "Cells per LSTM layer.", min=1)
+    predictor_rnn_layers: int = setting(2, "LSTM layers of the frame predictor.", min=1)
+    posterior_rnn_layers: int = setting(1, "LSTM layers of the posterior q_phi.", min=1)
+    prior_rnn_layers: int = setting(1, "LSTM layers of the learned prior p_psi (SVG-LP).",
+                                    min=1)
+    beta: float = setting(1e-4, "Weight of the KL term (SM-MNIST, BAIR 1e-4; KTH 1e-6).",
+                          min=0.0)
+    last_frame_skip: bool = setting(
+        False, "Skip connections from the previous frame at every step (default: from the "
+        "last context frame once the context is over).")
+    encoder_arch: str = setting("dcgan", "Frame encoder/decoder (dcgan: SM-MNIST; vgg: KTH, "
+                                "BAIR).", choices=("dcgan", "vgg"))
+    encoder_width: int = setting(64, "Filters of the encoder's first level.", min=1)
+    frame_channels: int = setting(
+        3, "Channels the model sees and predicts: 1 (grey, the mean of RGB: SM-MNIST, KTH) "
+        "or 3; outputs keep the input's channels.", choices=(1, 3))
+    every_nth: int = setting(1, "Temporal stride of training clips.", min=1)
+    learning_rate: float = setting(2e-3, "Adam learning rate.", min=0.0, min_exclusive=True)
+    beta1: float = setting(0.9, "Adam beta1.", min=0.0, max=0.999999)
+    beta2: float = setting(0.999, "Adam beta2.", min=0.0, max=0.999999)
+
+    def check(self):
+        check_horizon(self)
+
+
+def check_horizon(config) -> None:
+    """n_eval counts the context frames too, so it must exceed n_past."""
+    if config.n_eval <= config.n_past:
+        raise ConfigError(f"--n_eval={config.n_eval} must exceed --n_past={config.n_past} "
+                          "(it counts the context frames too)")
 
 
 # KL divergences in closed form (elementwise; sum over z and time is the caller's).

@@ -54,7 +54,16 @@ def adam(config: GANConfig):
 class VideoGANTask(base.Task):
     """Base Task of MoCoGAN-style video GANs (G_I + recurrent latent model, D_I, D_V)."""
 
+    config_class = GANConfig
     config: GANConfig
+
+    def __init__(self, config, data_spec):
+        super().__init__(config, data_spec)
+        if config.num_categories and data_spec.num_classes \
+                and config.num_categories != data_spec.num_classes:
+            raise ValueError(f"--num_categories={config.num_categories} but the dataset has "
+                             f"{data_spec.num_classes} classes "
+                             f"({', '.join(data_spec.class_names)}).")
 
     # Subclass interface ------------------------------------------------------------
     def make_latent_networks(self) -> Dict[str, keras.layers.Layer]:
