@@ -28,7 +28,7 @@ def test_train_resume_and_export_end_to_end(tmp_path):
 
 @pytest.mark.parametrize("flag,message", [
     ("--image_size=48", "--image_size must be a power of two"),
-    ("--batch_size=0", "--batch_size must be a positive integer"),
+    ("--batch_size=0", "--batch_size must be >= 1"),
     ("--image_batch_size=5", "--image_batch_size must be a multiple of --batch_size"),
     ("--broken_video_fraction=1.5", "--broken_video_fraction"),
     ("--strategy=tpu", "--strategy"),
