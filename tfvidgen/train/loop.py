@@ -5,6 +5,21 @@ optional XLA) compilation, checkpoints and resume, summaries at their
 cadences, the progress bar and SIGINT/SIGTERM handling. Everything
 method-specific is behind the ``Task`` contract (tfvidgen.models.base): the
 loop has no branch on a model's name.
+
+Phases (``tfvidgen.models.phases``): the Task's schedule splits the run
+into phases with their own data shape and fade-in. Before each step the
+trainer looks up the phase of the step; on entering one (and in
+``__init__``, for the phase a restored step lies in) it calls
+``task.enter_phase(phase, begins)``, sets ``task.alpha`` and switches to
+that phase's compiled step and dataset (built from the current step, so the
+element -> data mapping stays a pure function of (seed, step)). The
+compiled step of a phase with a fade-in assigns ``task.alpha =
+phase.alpha(step)`` from the step counter before ``train_step`` runs, so a
+resume lands on the alpha an uninterrupted run had. The checkpoint is the
+same object graph in every phase (``Task.checkpoint_items`` is read once).
+
+Data: each worker builds its own share of every global batch through
+``strategy.distribute_datasets_from_function`` (see tfvidgen.data.pipeline).
 """
 from __future__ import annotations
 
@@ -19,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfvidgen.data import pipeline
+from tfvidgen.models import phases as phases_lib
 from tfvidgen.models.base import StatelessNoise, Task
 from tfvidgen.train import checkpoints, progress, strategies, summaries
 
@@ -58,9 +74,11 @@ class Trainer:
         # Same seed -> same initial weights (Keras initialisers draw from its global seed).
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
+            task.alpha  # noqa: B018  (creates the fade-in weight as a distributed variable)
             task.build()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.rng = tf.random.Generator.from_seed(config.seed)
+        self.phases = phases_lib.validate(task.phases())
         self.is_chief, worker_id = strategies.worker_role(strategy)
         self.checkpoints = checkpoints.Checkpoints(
             config.model_dir, config.keep_checkpoints, is_chief=self.is_chief,
@@ -74,17 +92,52 @@ class Trainer:
                 logging.info("Initialised %s", loaded)
         self.writer = (tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
                        if self.is_chief else tf.summary.create_noop_writer())
-        self._train_step = self._make_train_step()
+        self.phase = None
+        self._train_steps = {}  # phase name -> compiled step
+        self.enter_phase(self.phase_at(self.current_step))
 
     # -------------------------------------------------------------------------
-    def _make_train_step(self):
+    def phase_at(self, step: int) -> phases_lib.Phase:
+        """The phase of the task's schedule that global ``step`` lies in."""
+        return phases_lib.phase_at(self.phases, step)
+
+    def enter_phase(self, phase: phases_lib.Phase) -> None:
+        """Moves the run into ``phase`` at the current step.
+
+        Calls ``task.enter_phase(phase, begins)`` (``begins``: the current
+        step is the phase's first), sets ``task.alpha`` for the current step
+        and selects the phase's compiled step (compiled once per phase).
+        """
+        step = self.current_step
+        with self.strategy.scope():
+            self.task.enter_phase(phase, begins=step == phase.start_step)
+        self.task.alpha.assign(phase.alpha(step))
+        self.phase = phase
+        if phase.name not in self._train_steps:
+            self._train_steps[phase.name] = self._make_train_step(phase)
+        self._train_step = self._train_steps[phase.name]
+        if len(self.phases) > 1:
+            logging.info("Phase %s at step %d (alpha %.3f)", phase.name, step,
+                         phase.alpha(step))
+
+    def _make_train_step(self, phase: phases_lib.Phase | None = None):
+        """The compiled step of ``phase`` (default: the current one).
+
+        It sets ``task.alpha`` from the step counter when the phase fades in,
+        runs ``task.train_step`` on every replica, sums the metrics and
+        increments the step.
+        """
+        phase = phase or self.phase
         task, strategy, step, rng = self.task, self.strategy, self.step, self.rng
         global_batch = self.config.batch_size
 
         def distributed_step(batch):
+            current = step.read_value()
+            if phase.fade_in_steps:
+                task.alpha.assign(phase.alpha(current))
             per_replica = strategy.run(
                 lambda b, s: task.train_step(b, s, rng, global_batch),
-                args=(batch, step.read_value()))
+                args=(batch, current))
             metrics = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
                        for k, v in per_replica.items()}
             step.assign_add(1)
@@ -92,22 +145,37 @@ class Trainer:
 
         return tf.function(distributed_step, jit_compile=self.config.jit_compile or None)
 
-    def dataset(self, start_step: int):
-        req = self.task.data_requirements()
-        ds = pipeline.make_dataset(
-            self.data, clip_length=req.clip_length, every_nth=req.every_nth,
-            images_per_video=req.images_per_video, batch_size=self.config.batch_size,
-            frame_shape=self.frame_shape, seed=self.config.seed, start_step=start_step)
-        return self.strategy.experimental_distribute_dataset(ds)
+    def dataset(self, start_step: int, phase: phases_lib.Phase | None = None):
+        """The distributed dataset of ``phase`` (default: that of ``start_step``)
+        from ``start_step`` on: each input pipeline (worker) reads only its
+        replicas' share of every global batch."""
+        phase = phase or self.phase_at(start_step)
+        req = phase.data
+
+        def replica_dataset(input_context):
+            return pipeline.make_dataset(
+                self.data, clip_length=req.clip_length, every_nth=req.every_nth,
+                images_per_video=req.images_per_video, batch_size=self.config.batch_size,
+                frame_shape=self.phase_frame_shape(phase), seed=self.config.seed,
+                start_step=start_step, time_pool=phase.time_pool, extras=req.extras,
+                real_batches=req.real_batches, input_context=input_context)
+
+        return self.strategy.distribute_datasets_from_function(replica_dataset)
 
     @property
     def current_step(self) -> int:
         return int(self.step.numpy())
 
+    def phase_frame_shape(self, phase: phases_lib.Phase):
+        """(H, W, C) of the frames ``phase`` is fed."""
+        spec = self.task.data_spec
+        size = phase.image_size or spec.image_size
+        return (size, size, spec.channels)
+
     @property
     def frame_shape(self):
-        spec = self.task.data_spec
-        return (spec.image_size, spec.image_size, spec.channels)
+        """(H, W, C) of the frames of the current phase."""
+        return self.phase_frame_shape(self.phase)
 
     def _request_stop(self, signum, frame):
         del frame
@@ -135,8 +203,14 @@ class Trainer:
         metrics, last_time, last_step = {}, time.monotonic(), start
         diverged = False
         try:
-            iterator = iter(self.dataset(start))
+            iterator = None
             while self.current_step < max_steps and not self.stop_requested:
+                phase = self.phase_at(self.current_step)
+                if phase.name != self.phase.name:
+                    self.enter_phase(phase)
+                    iterator, self.summary_batch = None, None
+                if iterator is None:
+                    iterator = iter(self.dataset(self.current_step, phase))
                 batch = next(iterator)
                 if self.summary_batch is None:
                     self.summary_batch = self.strategy.experimental_local_results(batch)[0]
