@@ -11,7 +11,6 @@ only when given.
 """
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -19,6 +18,7 @@ import tfvidgen  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loa
 from absl import app
 
 from tfvidgen import flags as tfv_flags
+from tfvidgen.cli import quiet
 from tfvidgen.cli.common import fail, parse_run_flags
 from tfvidgen.data.sources import DatasetMissingError
 
@@ -32,7 +32,7 @@ def main(argv):
     from tfvidgen.train.checkpoints import atomic_write
     from tfvidgen.train.loop import Trainer
 
-    logging.getLogger().setLevel(logging.INFO)
+    quiet.quiet_python_logging()  # --verbosity brings TensorFlow's detail back
     try:
         values, config, saved = experiment.resolve(FLAGS, argv[1:])
         if saved is not None and experiment.has_checkpoint(values["model_dir"]):
