@@ -299,8 +299,9 @@ def test_drnet_export_serves_analogies(tmp_path):
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {  # model, dataset, E_c/D arch, E_p arch, |h_c|, |h_p|, beta, frame channels
-    "drnet_smmnist": ("DRNet", "smmnist_color", "dcgan", "dcgan", 128, 5, 0.1, 3),
-    "drnet_lstm_smmnist": ("DRNetLSTM", "smmnist_color", "dcgan", "dcgan", 128, 5, None, 3),
+    "drnet_moving_mnist_color": ("DRNet", "moving_mnist_color", "dcgan", "dcgan", 128, 5, 0.1, 3),
+    "drnet_lstm_moving_mnist_color": ("DRNetLSTM", "moving_mnist_color", "dcgan", "dcgan", 128,
+                                      5, None, 3),
     "drnet_kth": ("DRNet", "kth", "vgg", "resnet", 128, 5, 1e-4, 1),
     "drnet_lstm_kth": ("DRNetLSTM", "kth", "vgg", "resnet", 128, 5, None, 1),
 }
@@ -344,13 +345,13 @@ def test_bin_train_drnet_then_its_pose_lstm(tmp_path):
         return proc
 
     first, second = str(tmp_path / "drnet"), str(tmp_path / "lstm")
-    train("--flagfile=configs/drnet_smmnist.cfg", f"--model_dir={first}", "--max_step=4")
+    train("--flagfile=configs/drnet_moving_mnist_color.cfg", f"--model_dir={first}", "--max_step=4")
     assert os.path.exists(os.path.join(first, "samples.gif"))
-    train("--flagfile=configs/drnet_lstm_smmnist.cfg", f"--model_dir={second}",
+    train("--flagfile=configs/drnet_lstm_moving_mnist_color.cfg", f"--model_dir={second}",
           f"--drnet_dir={first}", "--n_past=2", "--n_future=2", "--n_eval=5")
     assert os.path.exists(os.path.join(second, "samples.gif"))
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "bin", "train"),
-                           "--flagfile=configs/drnet_lstm_smmnist.cfg",
+                           "--flagfile=configs/drnet_lstm_moving_mnist_color.cfg",
                            f"--model_dir={tmp_path / 'orphan'}", "--drnet_dir=", *tiny],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode != 0 and "--drnet_dir" in proc.stderr

@@ -515,6 +515,9 @@ VARIANTS = {
     "smmnist_nonuniform": dict(num_digits=2, velocity="nonuniform"),
     "smmnist1_nonuniform": dict(num_digits=1, velocity="nonuniform"),
     "moving_mnist": dict(num_digits=2, velocity="uniform", dynamics="deterministic"),
+    # DRNet's MNIST (seed 002, section 5.3.2): deterministic bounces, one colour per digit.
+    "moving_mnist_color": dict(num_digits=2, velocity="uniform", dynamics="deterministic",
+                               colored=True),
 }
 
 
