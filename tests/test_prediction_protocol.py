@@ -73,9 +73,38 @@ def test_best_of_n_keeps_the_best_sample_by_mean_ssim():
     # Sample 0 is the same draw in both runs, so best of 20 >= 1 sample for every sequence.
     assert np.all(many.ssim.mean(axis=1) >= one.ssim.mean(axis=1) - 1e-7)
     assert many.ssim.mean() > one.ssim.mean()
+    # The PSNR curve is the best-PSNR sample's (thesis: "the one with the best score"),
+    # not the PSNR of the best-SSIM sample.
+    psnrs = np.stack([
+        frame_scores(fn(seqs[:, :N_PAST], N_FUTURE, prediction.derive_seed(1, 0, s)),
+                     seqs[:, N_PAST:])[1].mean(axis=1) for s in range(20)])
+    np.testing.assert_allclose(many.psnr.mean(axis=1), psnrs.max(axis=0), rtol=1e-6)
     # Same seed, same result.
     again = prediction.best_of_n(fn, seqs, N_PAST, N_FUTURE, num_samples=20, seed=1)
     np.testing.assert_array_equal(again.ssim, many.ssim)
+
+
+def test_ssim_and_psnr_curves_each_keep_their_own_best_sample():
+    """Sample 0 keeps the structure under a brightness offset (best SSIM, poor PSNR);
+    sample 1 adds small noise (best PSNR, poor SSIM): each curve takes its own."""
+    seqs = _sequences()
+    rng = np.random.default_rng(0)
+    calls = []
+
+    def fn(context, num_future, seed):
+        idx = [int(np.argmin(np.abs(seqs[:, :N_PAST] - c).sum(axis=(1, 2, 3, 4))))
+               for c in context]
+        truth = seqs[idx, N_PAST:N_PAST + num_future]
+        calls.append(seed)
+        if len(calls) % 2:
+            return np.clip(truth + 0.3, -1, 1)
+        return np.clip(truth + rng.normal(0, 0.2, truth.shape), -1, 1).astype(np.float32)
+
+    result = prediction.best_of_n(fn, seqs, N_PAST, N_FUTURE, num_samples=2, batch_size=len(seqs))
+    offset = frame_scores(np.clip(seqs[:, N_PAST:] + 0.3, -1, 1), seqs[:, N_PAST:])
+    np.testing.assert_allclose(result.ssim, offset[0], rtol=1e-6)       # SSIM: sample 0
+    assert np.all(result.psnr.mean(axis=1) > offset[1].mean(axis=1))   # PSNR: sample 1
+    np.testing.assert_array_equal(result.best_sample, 0)                # select_by="ssim"
 
 
 def test_select_by_psnr_and_examples():

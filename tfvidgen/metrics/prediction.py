@@ -93,7 +93,9 @@ class PredictionResult:
         out = {"protocol": {
             "n_past": self.n_past, "n_future": self.n_future,
             "num_samples": self.num_samples, "num_sequences": self.num_sequences,
-            "select_by": f"mean {self.select_by.upper()} over the {self.n_future} future frames",
+            "select_by": (f"kept sample (examples): mean {self.select_by.upper()} over the "
+                          f"{self.n_future} future frames; curves: SSIM of the best-SSIM "
+                          "sample, PSNR of the best-PSNR sample"),
             "value_range": "[0, 1]", "ci": "95% normal approximation over sequences",
             "timesteps": list(range(self.n_past + 1, self.n_past + self.n_future + 1))}}
         for name, values in (("ssim", self.ssim), ("psnr", self.psnr)):
@@ -121,7 +123,10 @@ def best_of_n(predict_fn: Callable, sequences, n_past: int, n_future: int,
       num_samples: futures drawn per sequence (1: a deterministic model).
       seed: base seed; sample s of batch i gets ``derive_seed(seed, i, s)``.
       batch_size: sequences per call of ``predict_fn`` when ``sequences`` is an array.
-      select_by: "ssim" (the seed's protocol) or "psnr".
+      select_by: which score picks the kept prediction (``best_sample``,
+        ``examples``). The curves follow the thesis ("the one with the best
+        score"): the SSIM curve is the best SSIM sample's, the PSNR curve the
+        best PSNR sample's, whatever ``select_by`` is.
       keep_examples: keep the kept predictions of the first k sequences (for GIFs).
     """
     if num_samples < 1 or n_past < 1 or n_future < 1:
@@ -142,6 +147,8 @@ def best_of_n(predict_fn: Callable, sequences, n_past: int, n_future: int,
         context = batch[:, :n_past]
         truth = batch[:, n_past:n_past + n_future]
         best_score = np.full([len(batch)], -np.inf)
+        best_ssim_score = np.full([len(batch)], -np.inf)
+        best_psnr_score = np.full([len(batch)], -np.inf)
         best_ssim = np.zeros([len(batch), n_future])
         best_psnr = np.zeros([len(batch), n_future])
         best_index = np.zeros([len(batch)], np.int64)
@@ -151,11 +158,16 @@ def best_of_n(predict_fn: Callable, sequences, n_past: int, n_future: int,
             if pred.shape != truth.shape:
                 raise ValueError(f"predict_fn returned {pred.shape}, expected {truth.shape}")
             s_ssim, s_psnr = frame_scores(pred, truth)
-            score = (s_ssim if select_by == "ssim" else s_psnr).mean(axis=1)
+            # Each curve keeps its own best sample: SSIM by SSIM, PSNR by PSNR.
+            ssim_score, psnr_score = s_ssim.mean(axis=1), s_psnr.mean(axis=1)
+            better_ssim, better_psnr = ssim_score > best_ssim_score, psnr_score > best_psnr_score
+            best_ssim_score = np.where(better_ssim, ssim_score, best_ssim_score)
+            best_psnr_score = np.where(better_psnr, psnr_score, best_psnr_score)
+            best_ssim[better_ssim], best_psnr[better_psnr] = s_ssim[better_ssim], s_psnr[better_psnr]
+            score = ssim_score if select_by == "ssim" else psnr_score
             better = score > best_score
             best_score = np.where(better, score, best_score)
-            best_ssim[better], best_psnr[better], best_index[better] = \
-                s_ssim[better], s_psnr[better], s
+            best_index[better] = s
             if best_pred is not None:
                 best_pred[better] = pred[better]
         all_ssim.append(best_ssim)
