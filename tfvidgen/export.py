@@ -16,6 +16,9 @@ requests (a TFRecord of PredictionLog) that TF Serving, and bin/serve,
 replay when they load the version, so that the first real request does not
 pay for graph optimisation and kernel set-up.
 
+A task with a moving average of its generator's weights (``ema_decay``)
+is saved with the averaged weights (``Task.sampling_weights``).
+
 An export is written to a hidden temporary folder and renamed into place,
 because TF Serving loads any new numeric version folder it sees and must
 never see a half-written one.
@@ -74,7 +77,9 @@ def export(task: Task, export_dir: str, model_name: str, version: int,
     signatures = dict(task.serving_signatures())
     module = ExportModule(task, signatures)
     try:
-        tf.saved_model.save(module, tmp, signatures=signatures)
+        # Under the averaged generator weights when the task keeps them (ema_decay).
+        with task.sampling_weights():
+            tf.saved_model.save(module, tmp, signatures=signatures)
         if warmup_batch_sizes:
             requests = warmup_requests(savedmodel.signature_defs(tmp), model_name, task,
                                        warmup_batch_sizes)

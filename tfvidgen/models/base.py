@@ -21,6 +21,7 @@ level in ``build`` and switch between them in ``enter_phase``.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import os
 from typing import Callable, Dict, Optional, Sequence
@@ -216,6 +217,8 @@ class Task(abc.ABC):
         """Everything trainable state needs besides step and RNG."""
         items = dict(self.networks())
         items.update({f"{k}_optimizer": v for k, v in self.optimizers().items()})
+        if getattr(self, "generator_ema", None) is not None:
+            items["generator_ema"] = self.generator_ema
         return items
 
     def warm_start(self) -> Optional[str]:
@@ -224,6 +227,39 @@ class Task(abc.ABC):
         Returns a description of what was loaded, or None.
         """
         return None
+
+    # Averaged generator weights ------------------------------------------------
+    def generator_networks(self) -> Dict[str, keras.Model]:
+        """The networks that make up the generator, whose weights ``ema_decay``
+        averages (default: none)."""
+        return {}
+
+    @property
+    def ema_decay(self) -> float:
+        """The config's ``ema_decay`` (0, or a config without it: no averaging)."""
+        return float(getattr(self.config, "ema_decay", 0.0) or 0.0)
+
+    def build_generator_ema(self) -> None:
+        """Creates the moving average of ``generator_networks()``' weights when
+        ``ema_decay`` > 0 (PGGAN's G_smoothing). Call at the end of ``build``."""
+        self.generator_ema = None
+        if self.ema_decay > 0:
+            from tfvidgen.nets.ema import ExponentialMovingAverage
+            variables = [v for net in self.generator_networks().values()
+                         for v in net.trainable_variables]
+            self.generator_ema = ExponentialMovingAverage(variables, self.ema_decay,
+                                                          name="generator_ema")
+
+    def update_generator_ema(self) -> None:
+        """One averaging step; call in ``train_step`` after the generator's update."""
+        if getattr(self, "generator_ema", None) is not None:
+            self.generator_ema.update()
+
+    def sampling_weights(self):
+        """Context manager under which sampling and export see the averaged
+        generator weights (no-op unless ``ema_decay`` > 0). Eager only."""
+        ema = getattr(self, "generator_ema", None)
+        return ema.swapped() if ema is not None else contextlib.nullcontext()
 
     # Phases -------------------------------------------------------------------
     def phases(self) -> Sequence[Phase]:

@@ -282,8 +282,9 @@ class Trainer:
 
     def write_samples(self, step: int) -> None:
         """GIF and grid summaries from a fixed seed, so that runs show the same latents."""
-        named = self.task.sample_summaries(StatelessNoise(self.config.seed),
-                                           batch=self.summary_batch)
+        with self.task.sampling_weights():
+            named = self.task.sample_summaries(StatelessNoise(self.config.seed),
+                                               batch=self.summary_batch)
         with self.writer.as_default(step=step):
             summaries.video_summaries({k: v.numpy() for k, v in named.items()}, step)
 
@@ -291,7 +292,8 @@ class Trainer:
         """samples.gif in the run directory (a grid of generated videos)."""
         path = path or os.path.join(self.config.model_dir, "samples.gif")
         num = num or self.config.num_samples
-        videos = self.task.sample(StatelessNoise(self.config.seed), num,
-                                  self.task.default_num_frames)
+        with self.task.sampling_weights():
+            videos = self.task.sample(StatelessNoise(self.config.seed), num,
+                                      self.task.default_num_frames)
         summaries.write_gif(path, videos.numpy())
         return path
