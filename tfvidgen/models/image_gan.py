@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfvidgen import losses, registry
-from tfvidgen.models import base, video_gan
+from tfvidgen import registry
+from tfvidgen.models import adversarial, base, video_gan
 from tfvidgen.models.config import ImageGANConfig
 from tfvidgen.nets import dcgan
 
@@ -23,7 +23,8 @@ class ImageGAN(base.Task):
     config_class = ImageGANConfig
 
     def data_requirements(self):
-        return base.DataRequirements(clip_length=0, images_per_video=1)
+        return base.DataRequirements(clip_length=0, images_per_video=1,
+                                     real_batches=self.config.n_critic)
 
     def build(self):
         c, size = self.config, self.data_spec.image_size
@@ -35,6 +36,11 @@ class ImageGAN(base.Task):
         self.image_discriminator_optimizer = video_gan.adam(c)
         self.generator_optimizer.build(self.image_generator.trainable_variables)
         self.image_discriminator_optimizer.build(self.image_discriminator.trainable_variables)
+        self.gan_loss = adversarial.gan_loss_from_config(c)
+        self.build_generator_ema()
+
+    def generator_networks(self):
+        return {"image_generator": self.image_generator}
 
     def networks(self):
         return {"image_generator": self.image_generator,
@@ -63,25 +69,24 @@ class ImageGAN(base.Task):
         return {"samples": self.sample_images(noise, 16)}
 
     def train_step(self, batch, step, rng, global_batch_size):
+        """D_I update(s), then G_I's (``tfvidgen.models.adversarial``)."""
         c = self.config
-        images = batch["image"]
-        images = tf.reshape(images, tf.concat([[-1], tf.shape(images)[2:]], 0))
-        n = tf.shape(images)[0]
-        with tf.GradientTape() as g_tape:
+        real_batches = adversarial.split_real_batches(batch, c.n_critic)
+        images = real_batches[0]["image"]
+        n = tf.shape(images)[0] * tf.shape(images)[1]
+
+        def draw_fakes():
             z = rng.normal([n, c.latent_dim], stddev=c.prior_stddev)
-            fakes = self.image_generator(z, training=True)
-            with g_tape.stop_recording():
-                with tf.GradientTape() as tape:
-                    real_logits = self.image_discriminator(images, training=True)
-                    fake_logits = self.image_discriminator(tf.stop_gradient(fakes), training=True)
-                    d = base.average(losses.minimax_discriminator_loss(real_logits, fake_logits),
-                                     global_batch_size)
-                base.apply_gradients(self.image_discriminator_optimizer, tape, d,
-                                     self.image_discriminator.trainable_variables, c.weight_decay)
-            g = base.average(losses.modified_generator_loss(
-                self.image_discriminator(fakes, training=True)), global_batch_size)
-        base.apply_gradients(self.generator_optimizer, g_tape, g,
-                             self.image_generator.trainable_variables, c.weight_decay)
-        return {"d_image_loss": d, "g_loss": g,
-                "d_image_real": base.average(losses.sigmoid_mean(real_logits), global_batch_size),
-                "d_image_fake": base.average(losses.sigmoid_mean(fake_logits), global_batch_size)}
+            return self.image_generator(z, training=True)
+
+        critic = adversarial.Critic(
+            "image", self.image_discriminator, self.image_discriminator_optimizer,
+            real_inputs=lambda b: video_gan.flatten_images(b["image"]),
+            fake_inputs=lambda fakes: fakes, global_batch_size=global_batch_size)
+        generator = adversarial.Generator(self.image_generator.trainable_variables,
+                                          self.generator_optimizer)
+        metrics = adversarial.train_step([critic], generator, real_batches, draw_fakes,
+                                         self.gan_loss, rng, share_fakes=c.share_fakes,
+                                         l2_weight_decay=c.weight_decay)
+        self.update_generator_ema()
+        return metrics

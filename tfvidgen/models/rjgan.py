@@ -14,7 +14,8 @@ against real frames:
   + E_v[-log D_I(S_1(v))] + E_mu[-log(1 - D_I(G_I(mu)))]
 
 The last line is applied every ``summary_frame_period`` steps
-(``extra_discriminator_loss`` / ``extra_generator_loss``). Because mu lives
+(``extra_discriminator_loss`` / ``extra_generator_loss``), with the run's
+loss pair (``--gan_loss``; the non-saturating pair above by default). Because mu lives
 in G_I's input space with a fixed prior, G_I alone is an image generator,
 and can be pre-trained as (or exported to) the image-only baseline.
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfvidgen import losses, registry
+from tfvidgen import registry
 from tfvidgen.models import base, video_gan
 from tfvidgen.models.video_gan import Codes
 
@@ -86,13 +87,13 @@ class RJGAN(video_gan.VideoGANTask):
         def term():
             real = self.image_discriminator(real_images, training=True)
             fake = self.image_discriminator(summary_frames, training=True)
-            return base.average(losses.minimax_discriminator_loss(real, fake), global_images)
+            return base.average(self.gan_loss.discriminator_loss(real, fake), global_images)
         return tf.cond(self._is_summary_step(step), term, lambda: tf.constant(0.0))
 
     def extra_generator_loss(self, summary_frames, step, global_images):
         def term():
             fake = self.image_discriminator(summary_frames, training=True)
-            return base.average(losses.modified_generator_loss(fake), global_images)
+            return base.average(self.gan_loss.generator_loss(fake), global_images)
         return tf.cond(self._is_summary_step(step), term, lambda: tf.constant(0.0))
 
     # Sampling API -------------------------------------------------------------------

@@ -11,7 +11,10 @@ everything else once, as in the official MoCoGAN trainer:
   length, as the official code generates its image batch from
   ``video_length``-frame videos).
 * One iteration = D_I update, D_V update, generator (G_I + recurrent nets)
-  update, each with the non-saturating losses of ``tfvidgen.losses``.
+  update (``tfvidgen.models.adversarial``), with the non-saturating losses
+  of ``tfvidgen.losses`` by default (``--gan_loss`` chooses another pair;
+  ``--n_critic`` repeats the two discriminator updates on fresh real and
+  generated batches before the generator's).
 * ``share_fakes``: the official code draws a new batch of fakes for each of
   its three updates. By default one batch is drawn and used by the two
   discriminator updates (detached) and then by the generator update; the
@@ -32,7 +35,7 @@ import keras
 import tensorflow as tf
 
 from tfvidgen import losses
-from tfvidgen.models import base
+from tfvidgen.models import adversarial, base
 from tfvidgen.models.config import GANConfig
 from tfvidgen.nets import dcgan
 
@@ -44,6 +47,20 @@ class Codes:
     motion_state: tf.Tensor       # [B, hidden]: GRU initial state h(0)
     motion_noise: tf.Tensor       # [B, T, noise size]: eps(t)
     category: Optional[tf.Tensor] = None  # [B] int32 when num_categories > 0
+
+
+@dataclasses.dataclass
+class Fakes:
+    """One draw of generated data for the adversarial step."""
+    codes: Codes                  # the videos' random inputs
+    videos: tf.Tensor             # [B, T, H, W, C] for D_V
+    images: tf.Tensor             # [B * k, H, W, C] for D_I (S_1 of other latent videos)
+    extra: Optional[tf.Tensor]    # extra images for D_I (RJGAN's summary frames) or None
+
+
+def flatten_images(images):
+    """[B, k, H, W, C] real frames -> [B * k, H, W, C], D_I's batch."""
+    return tf.reshape(images, tf.concat([[-1], tf.shape(images)[2:]], 0))
 
 
 def adam(config: GANConfig):
@@ -84,7 +101,8 @@ class VideoGANTask(base.Task):
     def data_requirements(self):
         return base.DataRequirements(clip_length=self.config.clip_length,
                                      every_nth=self.config.every_nth,
-                                     images_per_video=self.config.images_per_video)
+                                     images_per_video=self.config.images_per_video,
+                                     real_batches=self.config.n_critic)
 
     @property
     def num_categories(self):
@@ -113,6 +131,8 @@ class VideoGANTask(base.Task):
         self.generator_optimizer.build(self.generator_variables)
         self.image_discriminator_optimizer.build(self.image_discriminator.trainable_variables)
         self.video_discriminator_optimizer.build(self.video_discriminator.trainable_variables)
+        self.gan_loss = adversarial.gan_loss_from_config(c)
+        self.build_generator_ema()
 
     @property
     def generator_variables(self):
@@ -120,6 +140,9 @@ class VideoGANTask(base.Task):
         for net in self.latent_networks.values():
             variables += net.trainable_variables
         return variables
+
+    def generator_networks(self):
+        return {"image_generator": self.image_generator, **self.latent_networks}
 
     def networks(self):
         nets = {"image_generator": self.image_generator,
@@ -220,74 +243,58 @@ class VideoGANTask(base.Task):
 
     # One iteration -------------------------------------------------------------------
     def train_step(self, batch, step, rng, global_batch_size):
+        """D_I and D_V updates (``n_critic`` rounds), then the generator update.
+
+        The adversarial step of ``tfvidgen.models.adversarial`` with D_I on
+        S_1 frames (plus RJGAN's summary-frame terms) and D_V on S_T clips
+        (plus the label cross-entropy of a categorical D_V).
+        """
         c = self.config
-        videos = batch["video"]
-        images = batch["image"]
-        images = tf.reshape(images, tf.concat([[-1], tf.shape(images)[2:]], 0))
-        num_videos, num_images = tf.shape(videos)[0], tf.shape(images)[0]
+        real_batches = adversarial.split_real_batches(batch, c.n_critic)
+        first = real_batches[0]
+        num_videos = tf.shape(first["video"])[0]
+        num_images = num_videos * tf.shape(first["image"])[1]
         global_images = global_batch_size * c.images_per_video
         T = c.clip_length
-        avg = base.average
 
         def draw_fakes():
             codes = self.draw_codes(rng, num_videos, T)
-            fake_videos = self.generate_videos(codes, T, training=True)
-            fake_images = self.generate_images(rng, num_images, training=True)
+            videos = self.generate_videos(codes, T, training=True)
+            images = self.generate_images(rng, num_images, training=True)
             extra = self.extra_fake_images(rng, num_images, step, training=True)
-            return codes, fake_videos, fake_images, extra
+            return Fakes(codes, videos, images, extra)
 
-        metrics = {}
-        with tf.GradientTape() as g_tape:
-            codes, fake_videos, fake_images, extra = draw_fakes()
-            with g_tape.stop_recording():
-                # D_I: frames of real videos (and the image set) vs generated frames.
-                with tf.GradientTape() as tape:
-                    real_logits = self.image_discriminator(images, training=True)
-                    fake_logits = self.image_discriminator(tf.stop_gradient(fake_images), training=True)
-                    d_i = avg(losses.minimax_discriminator_loss(real_logits, fake_logits), global_images)
-                    if extra is not None:
-                        d_i += self.extra_discriminator_loss(images, tf.stop_gradient(extra), step,
-                                                             global_images)
-                base.apply_gradients(self.image_discriminator_optimizer, tape, d_i,
-                                     self.image_discriminator.trainable_variables, c.weight_decay)
-                metrics["d_image_loss"] = d_i
-                metrics["d_image_real"] = avg(losses.sigmoid_mean(real_logits), global_images)
-                metrics["d_image_fake"] = avg(losses.sigmoid_mean(fake_logits), global_images)
+        def extra_discriminator_loss(real_images, fakes):
+            if fakes.extra is None:
+                return None
+            return self.extra_discriminator_loss(real_images, tf.stop_gradient(fakes.extra),
+                                                 step, global_images)
 
-                # D_V: real clips vs generated clips (+ categories of real clips).
-                with tf.GradientTape() as tape:
-                    real_out = self.video_discriminator(videos, training=True)
-                    fake_out = self.video_discriminator(tf.stop_gradient(fake_videos), training=True)
-                    per_example = losses.minimax_discriminator_loss(real_out[..., :1], fake_out[..., :1])
-                    if self.num_categories:
-                        per_example += losses.categorical_cross_entropy_loss(
-                            batch["label"], real_out[..., 1:])
-                    d_v = avg(per_example, global_batch_size)
-                base.apply_gradients(self.video_discriminator_optimizer, tape, d_v,
-                                     self.video_discriminator.trainable_variables, c.weight_decay)
-                metrics["d_video_loss"] = d_v
-                metrics["d_video_real"] = avg(losses.sigmoid_mean(real_out[..., :1]), global_batch_size)
-                metrics["d_video_fake"] = avg(losses.sigmoid_mean(fake_out[..., :1]), global_batch_size)
+        def extra_generator_loss(fakes):
+            if fakes.extra is None:
+                return None
+            return self.extra_generator_loss(fakes.extra, step, global_images)
 
-            if not c.share_fakes:
-                codes, fake_videos, fake_images, extra = draw_fakes()
-            # Generator: G_I and the latent networks against both discriminators.
-            g_image = avg(losses.modified_generator_loss(
-                self.image_discriminator(fake_images, training=True)), global_images)
-            video_out = self.video_discriminator(fake_videos, training=True)
-            g_video_per_example = losses.modified_generator_loss(video_out[..., :1])
-            if self.num_categories:
-                g_video_per_example += losses.categorical_cross_entropy_loss(
-                    codes.category, video_out[..., 1:])
-            g_video = avg(g_video_per_example, global_batch_size)
-            g = g_image + g_video
-            if extra is not None:
-                g_extra = self.extra_generator_loss(extra, step, global_images)
-                metrics["g_extra_loss"] = g_extra
-                g += g_extra
-        base.apply_gradients(self.generator_optimizer, g_tape, g, self.generator_variables,
-                             c.weight_decay)
-        metrics.update(g_loss=g, g_image_loss=g_image, g_video_loss=g_video)
+        categorical = bool(self.num_categories)
+        image_critic = adversarial.Critic(
+            "image", self.image_discriminator, self.image_discriminator_optimizer,
+            real_inputs=lambda b: flatten_images(b["image"]),
+            fake_inputs=lambda f: f.images, global_batch_size=global_images,
+            extra_loss=extra_discriminator_loss)
+        video_critic = adversarial.Critic(
+            "video", self.video_discriminator, self.video_discriminator_optimizer,
+            real_inputs=lambda b: b["video"], fake_inputs=lambda f: f.videos,
+            global_batch_size=global_batch_size, scores=lambda out: out[..., :1],
+            real_auxiliary_loss=(lambda out, b: losses.categorical_cross_entropy_loss(
+                b["label"], out[..., 1:])) if categorical else None,
+            fake_auxiliary_loss=(lambda out, f: losses.categorical_cross_entropy_loss(
+                f.codes.category, out[..., 1:])) if categorical else None)
+        generator = adversarial.Generator(self.generator_variables, self.generator_optimizer,
+                                          extra_loss=extra_generator_loss)
+        metrics = adversarial.train_step(
+            [image_critic, video_critic], generator, real_batches, draw_fakes, self.gan_loss,
+            rng, share_fakes=c.share_fakes, l2_weight_decay=c.weight_decay)
+        self.update_generator_ema()
         return metrics
 
     def extra_discriminator_loss(self, real_images, extra_images, step, global_images):
