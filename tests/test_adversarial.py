@@ -287,23 +287,29 @@ def test_singular_value_clipping_leaves_no_singular_value_above_one():
 
 def test_constraints_inside_strategy_run_on_two_replicas(cpu_strategy):
     strategy = cpu_strategy(2)
+    kernel = 4.0 * np.random.default_rng(2).normal(size=[6, 4]).astype(np.float32)
     with strategy.scope():
         dense = keras.layers.Dense(4)
         dense.build((None, 6))
-        dense.kernel.assign(4.0 * tf.random.normal([6, 4], seed=2))
-    constraints = [adversarial.singular_value_clipping(every=5), adversarial.weight_clipping(0.5)]
+        dense.kernel.assign(kernel)
 
     @tf.function
-    def step(iteration):
+    def step(constraints, iteration):
         strategy.run(lambda: adversarial.apply_constraints(constraints, dense.weights, iteration))
 
-    step(tf.constant(3, tf.int64))  # SVC not due: only the clipping to 0.5
-    assert spectrum_max(dense.kernel.numpy()) > 1.0
-    step(tf.constant(10, tf.int64))
-    for component in dense.kernel.value.values:
-        kernel = component.numpy()
-        assert spectrum_max(kernel) <= 1.0 + 1e-5 and np.abs(kernel).max() <= 0.5 + 1e-7
-    a, b = (c.numpy() for c in dense.kernel.value.values)
+    def components():
+        return [c.numpy() for c in dense.kernel.value.values]
+
+    svc = [adversarial.singular_value_clipping(every=5)]
+    step(svc, tf.constant(3, tf.int64))  # not due
+    for component in components():
+        np.testing.assert_array_equal(component, kernel)
+    step(svc, tf.constant(10, tf.int64))
+    for component in components():
+        assert spectrum_max(component) <= 1.0 + 1e-5
+    step([adversarial.weight_clipping(0.05)], tf.constant(11, tf.int64))
+    a, b = components()
+    assert np.abs(a).max() <= 0.05 + 1e-7
     np.testing.assert_array_equal(a, b)
 
 
