@@ -83,3 +83,26 @@ def run_bin(tool, *args, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"{tool} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
+
+
+def train_run(args, model_dir, strategy=None):
+    """A bin/train run directory made in process: ``args`` (bin/train's flags and
+    settings) resolved as bin/train resolves them, trained to --max_steps, its
+    flags.txt written. Leaves the global flags at their defaults. Returns the
+    trained task."""
+    import tensorflow as tf
+
+    from tfvidgen import experiment
+    from tfvidgen.train.checkpoints import atomic_write
+    try:
+        values, config = experiment.parse_command([*args, f"--model_dir={model_dir}"])
+    finally:
+        experiment.parse_command([])
+    data = experiment.build_training_data(values)
+    task = experiment.build_task(values, experiment.data_spec(data, values["image_size"]),
+                                 config)
+    trainer = Trainer(task, data, experiment.train_config(values, config),
+                      strategy or tf.distribute.get_strategy())
+    trainer.train()
+    atomic_write(experiment.flags_file(str(model_dir)), experiment.run_file_text(values, config))
+    return task

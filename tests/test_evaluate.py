@@ -77,6 +77,16 @@ def test_metric_specs():
         evaluate.parse_metric_specs("fidd")
 
 
+def test_metric_names_load_no_tensorflow_and_match_the_protocols():
+    import subprocess
+    import sys
+    code = ("import sys; from tfvidgen.evaluate import check_train_metrics; "
+            "check_train_metrics('parzen,nn,fd@classifier:x'); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    assert set(evaluate.PROTOCOLS) == set(evaluate.BUILTIN_PROTOCOLS)
+
+
 def test_fd_is_parzen_nn_on_a_task(tmp_path):
     task, data = tiny_task("mocogan")
     task.build()
@@ -243,7 +253,10 @@ def test_bin_evaluate_end_to_end(tiny_run, tmp_path):
 def test_bin_evaluate_an_export(tiny_run, tmp_path):
     export = glob.glob(os.path.join(tiny_run, "export", "rjgan", "*"))[0]
     output = str(tmp_path / "report.json")
-    run("evaluate", f"--export_dir={os.path.join(tiny_run, 'export')}", *TINY,
+    data_flags = [f for f in TINY if f.split("=")[0] in (  # run-level flags only
+        "--dataset", "--synthetic_identities", "--synthetic_takes", "--synthetic_video_length",
+        "--image_size")]
+    run("evaluate", f"--export_dir={os.path.join(tiny_run, 'export')}", *data_flags,
         "--metrics=nn,parzen", *CHEAP, f"--output={output}")
     report = json.load(open(output))
     assert report["source"]["export_dir"] == export and report["source"]["step"] == 2

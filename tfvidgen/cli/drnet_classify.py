@@ -48,7 +48,7 @@ def classify(model_dir: str, features: str = "pose", num_frames: int = 24,
              data_dir=None, max_videos: int = 0, epochs: int = 200, seed: int = 0) -> dict:
     """The report of ``bin/drnet_classify`` (see the module docstring)."""
     from tfvidgen import experiment
-    from tfvidgen.evaluate import load_run, read_flags_file
+    from tfvidgen.runs import load_run
     from tfvidgen.metrics import feature_classifier as fc
     from tfvidgen.models.drnet import DRNet, DRNetLSTM
 
@@ -56,7 +56,7 @@ def classify(model_dir: str, features: str = "pose", num_frames: int = 24,
     if not os.path.exists(flags_path):
         raise FileNotFoundError(f"{flags_path} not found: --model_dir must be a bin/train run "
                                 "of --model=drnet or drnet_lstm.")
-    values = read_flags_file(flags_path)
+    values = experiment.read_run(model_dir)
     if data_dir:
         values["data_dir"] = data_dir
     task, _, step, values = load_run(model_dir, values)

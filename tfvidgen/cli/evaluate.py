@@ -102,7 +102,7 @@ def config_from_flags():
 def main(argv, use_export=False):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}: flags are written --name=value.")
-    from tfvidgen import evaluate, experiment
+    from tfvidgen import evaluate, experiment, runs
     from tfvidgen.data.sources import DatasetMissingError
 
     logging.getLogger().setLevel(logging.INFO)
@@ -134,7 +134,7 @@ def main(argv, use_export=False):
                       "dataset": values["dataset"]}
             data = None
         else:
-            task, data, step, _ = evaluate.load_run(model_dir, values)
+            task, data, step, _ = runs.load_run(model_dir, values)
             sampler = evaluate.TaskSampler(task, config.batch_size, name=values["model"])
             source = {"model_dir": model_dir, "model": values["model"],
                       "dataset": values["dataset"]}

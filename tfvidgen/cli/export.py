@@ -45,21 +45,14 @@ flags.DEFINE_list("warmup_batch_sizes", ["1", "8"],
 
 
 def export_run(values: dict, warmup_batch_sizes=None) -> str:
-    """Rebuilds the run's Task, restores its latest checkpoint and exports it."""
-    import tensorflow as tf
-
-    from tfvidgen import experiment, export
-    from tfvidgen.models.base import latest_checkpoint
+    """Loads the run (``tfvidgen.runs.load_run``: every network restored from its
+    latest checkpoint) and exports it; returns the version folder."""
+    from tfvidgen import export, runs
 
     model_dir = values["model_dir"]
-    prefix = latest_checkpoint(model_dir)
-    data = experiment.build_training_data(values)
-    task = experiment.build_task(values, experiment.data_spec(data, values["image_size"]))
-    task.build()
-    step = tf.Variable(0, dtype=tf.int64)
-    tf.train.Checkpoint(step=step, **task.exported_networks()).read(prefix).expect_partial()
+    task, _, step, _ = runs.load_run(model_dir, values)
     version = values.get("export_version")
-    version = int(step) if version is None else version
+    version = step if version is None else version
     export_dir = values.get("export_dir") or os.path.join(model_dir, "export")
     sizes = export.DEFAULT_WARMUP_BATCH_SIZES if warmup_batch_sizes is None else warmup_batch_sizes
     return export.export(task, export_dir, values.get("model_name") or values["model"], version,

@@ -51,7 +51,7 @@ flags.DEFINE_string("data_dir", None, "MNIST digits (default: the run's --data_d
 
 
 def main():
-    from tfvidgen import evaluate, experiment
+    from tfvidgen import experiment, runs
     from tfvidgen.data.moving_mnist import StochasticMovingMNIST
     from tfvidgen.data.sources import DatasetMissingError
     from tfvidgen.metrics import prior_uncertainty as pu
@@ -66,7 +66,10 @@ def main():
             fail(f"--{name} must be a positive integer.")
     if FLAGS.num_frames < 2 or FLAGS.warmup < 0:
         fail("--num_frames must be >= 2 and --warmup >= 0.")
-    values = evaluate.read_flags_file(experiment.flags_file(model_dir))
+    try:
+        values = experiment.read_run(model_dir)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
     if values["model"] != "svg_lp":
         fail(f"{model_dir} is a --model={values['model']} run, which has no learned prior "
              "p_psi(z_t | x_1:t-1): the uncertainty plot needs SVG-LP (--model=svg_lp; "
@@ -85,7 +88,7 @@ def main():
                 f"--dataset={source_values['dataset']} has no trajectories to synchronise: "
                 "the plot needs Stochastic Moving MNIST. Pass --dataset=smmnist (or smmnist1, "
                 "smmnist_nonuniform, ...) for a run trained on another dataset.")
-        task, _, step, _ = evaluate.load_run(model_dir, values)
+        task, _, step, _ = runs.load_run(model_dir, values)
         pu.check_learned_prior(task)
         result = pu.analyse(task, source, FLAGS.num_trajectories,
                             FLAGS.sequences_per_trajectory, FLAGS.num_frames, FLAGS.seed,

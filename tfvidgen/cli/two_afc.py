@@ -44,7 +44,7 @@ def _name(path, given):
 
 
 def make():
-    from tfvidgen.evaluate import load_sampler
+    from tfvidgen.evaluate.samplers import load_sampler
     from tfvidgen.metrics.two_afc import make_kit
     if not (FLAGS.model_a and FLAGS.model_b and FLAGS.kit_dir):
         fail("make needs --model_a, --model_b and --kit_dir.")

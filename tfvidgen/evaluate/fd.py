@@ -1,0 +1,63 @@
+"""Frechet distance (``fd``) and classifier score (``is``), seed 003's protocols.
+
+* ``fd``: Frechet distance between extractor activations of N generated and
+  N real clips (equal counts; seed 003 uses 624), ``fd_<extractor>_<N>v_<T>f``
+  (``..._<N>i`` for an image extractor, on frames). Real clips are drawn
+  from the training data as the trainer draws them.
+* ``is``: classifier (Inception) score over S splits of B samples, mean and
+  std (seed 003: 10 x 128 images), ``is_<extractor>_<S>x<B>`` (+ ``_std``).
+
+A conditional model's samples continue held-out clips (``Context``).
+"""
+from __future__ import annotations
+
+from tfvidgen.evaluate.context import Context, protocol, real_clips, real_images, \
+    with_conditioning
+from tfvidgen.evaluate.specs import MetricUnavailable
+
+
+def _metric_name(*args, **kwargs) -> str:
+    from tfvidgen.metrics import metric_name
+    return metric_name(*args, **kwargs)
+
+
+@protocol("fd")
+def fd_protocol(ctx: Context, spec=None):
+    from tfvidgen.metrics import frechet_distance
+    ext = ctx.extractor(spec)
+    cfg, n = ctx.config, ctx.config.num_videos
+    if getattr(ext, "kind", "video") == "image":
+        fake, note = ctx.generated_images(n)
+        real = real_images(ctx.data, n, cfg.seed)
+        name, t = _metric_name("fd", ext.name, num_images=n), None
+    else:
+        t = ctx.clip_length(ext)
+        fake, note = ctx.generated_videos(n, t)
+        real = real_clips(ctx.data, n, t, cfg.seed, ctx.every_nth)
+        name = _metric_name("fd", ext.name, num_videos=n, num_frames=t)
+    if real.shape[1:] != fake.shape[1:]:
+        raise MetricUnavailable(f"real data {real.shape[1:]} and samples {fake.shape[1:]} differ")
+    value = frechet_distance(ext.activations(real), ext.activations(fake))
+    details = {"name": name, "value": value, "extractor": ext.name, "num_real": n,
+               "num_generated": n, "num_frames": t,
+               "real": "training data, clips drawn as the trainer draws them"}
+    return {name: value}, with_conditioning(details, note), {}
+
+
+@protocol("is")
+def is_protocol(ctx: Context, spec=None):
+    from tfvidgen.metrics import classifier_score_splits
+    ext = ctx.extractor(spec)
+    cfg = ctx.config
+    n = cfg.is_splits * cfg.is_split_size
+    if getattr(ext, "kind", "video") == "image":
+        (samples, note), t = ctx.generated_images(n), None
+    else:
+        t = ctx.clip_length(ext)
+        samples, note = ctx.generated_videos(n, t)
+    mean, std = classifier_score_splits(ext.logits(samples), num_splits=cfg.is_splits)
+    name = _metric_name("is", ext.name, num_splits=cfg.is_splits, split_size=cfg.is_split_size,
+                        num_frames=t)
+    details = {"name": name, "mean": float(mean), "std": float(std), "extractor": ext.name,
+               "num_splits": cfg.is_splits, "split_size": cfg.is_split_size, "num_frames": t}
+    return {name: float(mean), name + "_std": float(std)}, with_conditioning(details, note), {}

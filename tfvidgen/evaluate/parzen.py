@@ -1,0 +1,65 @@
+"""Parzen-window log-likelihood (``parzen``) and its multi-scale estimator (``parzen_ms``).
+
+* ``parzen``: sigma chosen on a validation half of the held-out videos,
+  mean log-likelihood over the other half, ``parzen_<unit>_<N>s`` (nats per
+  example, pixels in [0, 1]).
+* ``parzen_ms``: the Laplacian-pyramid estimator, ``parzen_ms<K>_<unit>_<N>s``.
+
+A conditional model's samples continue clips of the validation half, so
+the test half, whose likelihood is reported, is never shown to the model.
+"""
+from __future__ import annotations
+
+import logging
+
+from tfvidgen.evaluate.context import Context, protocol, real_clips, real_images, unit, \
+    with_conditioning
+from tfvidgen.evaluate.specs import MetricUnavailable
+
+
+def _items(ctx: Context, kind: str, data, n: int, seed: int, t: int):
+    if kind == "frames":
+        return unit(real_images(data, n, seed))
+    return unit(real_clips(data, n, t, seed, ctx.every_nth))
+
+
+def parzen_setup(ctx: Context):
+    """(samples, validation items, test items, held-out description, clip length or None,
+    conditioning note) in [0, 1]."""
+    cfg = ctx.config
+    if cfg.parzen_unit not in ("frames", "videos"):
+        raise MetricUnavailable(f"parzen unit must be frames or videos, got {cfg.parzen_unit!r}")
+    t = None if cfg.parzen_unit == "frames" else ctx.clip_length()
+    val_data, test_data, desc = ctx.heldout_halves()
+    heldout = (val_data, f"the validation half (even-indexed videos) of {ctx.heldout()[1]}")
+    samples, note = (ctx.generated_images(cfg.parzen_samples, heldout) if t is None
+                     else ctx.generated_videos(cfg.parzen_samples, t, heldout))
+    val = _items(ctx, cfg.parzen_unit, val_data, cfg.parzen_heldout, cfg.seed + 1, t)
+    test = _items(ctx, cfg.parzen_unit, test_data, cfg.parzen_heldout, cfg.seed + 2, t)
+    return unit(samples), val, test, desc, t, note
+
+
+@protocol("parzen")
+def parzen_protocol(ctx: Context, spec=None):
+    from tfvidgen.metrics import parzen
+    cfg = ctx.config
+    samples, val, test, desc, t, note = parzen_setup(ctx)
+    result = parzen.parzen_evaluate(samples, val, test)
+    name = f"parzen_{cfg.parzen_unit}" + (f"{t}f" if t else "") + f"_{cfg.parzen_samples}s"
+    if result["sigma_at_grid_edge"]:
+        logging.warning("parzen: the chosen sigma %.3g is at the edge of the grid",
+                        result["sigma"])
+    details = with_conditioning({"name": name, **result, "heldout": desc}, note)
+    return {name: result["mean"]}, details, {}
+
+
+@protocol("parzen_ms")
+def multiscale_parzen_protocol(ctx: Context, spec=None):
+    from tfvidgen.metrics import parzen
+    cfg = ctx.config
+    samples, val, test, desc, t, note = parzen_setup(ctx)
+    result = parzen.multiscale_evaluate(samples, val, test, levels=cfg.parzen_levels)
+    name = (f"parzen_ms{cfg.parzen_levels}_{cfg.parzen_unit}" + (f"{t}f" if t else "")
+            + f"_{cfg.parzen_samples}s")
+    details = with_conditioning({"name": name, **result, "heldout": desc}, note)
+    return {name: result["mean"]}, details, {}
