@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import tiny_data, weights
-from tfvidgen import experiment, export, registry
+from tfvidgen import experiment, export, losses, registry
 from tfvidgen.models import svg
 from tfvidgen.models.base import DataSpec, StatelessNoise, to_uint8
 from tfvidgen.nets import svg_nets
@@ -56,21 +56,21 @@ def _numeric_kl(mu1, var1, mu2, var2):
 @pytest.mark.parametrize("mu1,var1,mu2,var2", [(0.3, 0.5, -1.0, 2.0), (2.0, 3.0, 0.0, 1.0),
                                                (-0.5, 0.1, -0.4, 0.2)])
 def test_kl_closed_forms_match_numeric_integration(mu1, var1, mu2, var2):
-    kl = svg.kl_normal_normal(tf.constant(mu1), tf.constant(np.log(var1), tf.float32),
+    kl = losses.kl_normal_normal(tf.constant(mu1), tf.constant(np.log(var1), tf.float32),
                               tf.constant(mu2), tf.constant(np.log(var2), tf.float32))
     np.testing.assert_allclose(float(kl), _numeric_kl(mu1, var1, mu2, var2), rtol=1e-4, atol=1e-6)
-    std = svg.kl_standard_normal(tf.constant(mu1), tf.constant(np.log(var1), tf.float32))
+    std = losses.kl_standard_normal(tf.constant(mu1), tf.constant(np.log(var1), tf.float32))
     np.testing.assert_allclose(float(std), _numeric_kl(mu1, var1, 0.0, 1.0), rtol=1e-4, atol=1e-6)
 
 
 def test_kl_identities():
     rng = np.random.default_rng(0)
     mu, logvar = (tf.constant(rng.normal(size=[4, 5]), tf.float32) for _ in range(2))
-    np.testing.assert_allclose(svg.kl_normal_normal(mu, logvar, mu, logvar).numpy(), 0, atol=1e-6)
-    np.testing.assert_allclose(svg.kl_normal_normal(mu, logvar, tf.zeros_like(mu),
+    np.testing.assert_allclose(losses.kl_normal_normal(mu, logvar, mu, logvar).numpy(), 0, atol=1e-6)
+    np.testing.assert_allclose(losses.kl_normal_normal(mu, logvar, tf.zeros_like(mu),
                                                     tf.zeros_like(mu)).numpy(),
-                               svg.kl_standard_normal(mu, logvar).numpy(), rtol=1e-5, atol=1e-6)
-    assert np.all(svg.kl_standard_normal(mu, logvar).numpy() >= 0)
+                               losses.kl_standard_normal(mu, logvar).numpy(), rtol=1e-5, atol=1e-6)
+    assert np.all(losses.kl_standard_normal(mu, logvar).numpy() >= 0)
 
 
 # Networks ------------------------------------------------------------------------------
@@ -147,7 +147,7 @@ def test_loss_is_reconstruction_plus_beta_kl(name):
     assert kl.shape == (2, 4, 3) and np.all(kl >= -1e-6)
     if name == "svg_lp":  # KL to the learned prior, not to N(0, I)
         mu, logvar, _ = task.posterior(task._encode(x01, False)[0][:, 1:])
-        assert not np.allclose(kl, svg.kl_standard_normal(mu, logvar).numpy())
+        assert not np.allclose(kl, losses.kl_standard_normal(mu, logvar).numpy())
     # train_step's loss for the same noise: the mean over the batch of mse + beta * kl.
     rng = tf.random.Generator.from_seed(3)
     eps_step = tf.random.Generator.from_seed(3).normal([2, 4, 3])

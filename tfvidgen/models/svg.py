@@ -61,7 +61,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfvidgen import registry
+from tfvidgen import losses, registry
 from tfvidgen.settings import ConfigError, Settings, setting
 from tfvidgen.models import base, prediction
 from tfvidgen.nets import svg_nets
@@ -114,28 +114,6 @@ def check_horizon(config) -> None:
     if config.n_eval <= config.n_past:
         raise ConfigError(f"--n_eval={config.n_eval} must exceed --n_past={config.n_past} "
                           "(it counts the context frames too)")
-
-
-# KL divergences in closed form (elementwise; sum over z and time is the caller's).
-
-def kl_standard_normal(mu, logvar):
-    """KL(N(mu, exp(logvar)) || N(0, 1)) = (exp(logvar) + mu^2 - 1 - logvar) / 2."""
-    return 0.5 * (tf.exp(logvar) + tf.square(mu) - 1.0 - logvar)
-
-
-def kl_normal_normal(mu1, logvar1, mu2, logvar2):
-    """KL(N(mu1, exp(logvar1)) || N(mu2, exp(logvar2))), elementwise.
-
-    = log(sigma2 / sigma1) + (sigma1^2 + (mu1 - mu2)^2) / (2 sigma2^2) - 1/2,
-    the official ``kl_criterion`` of SVG-LP.
-    """
-    return (0.5 * (logvar2 - logvar1)
-            + (tf.exp(logvar1) + tf.square(mu1 - mu2)) / (2.0 * tf.exp(logvar2)) - 0.5)
-
-
-def reparameterize(mu, logvar, eps):
-    """z = mu + sigma * eps (Kingma & Welling's reparameterisation trick)."""
-    return mu + tf.exp(0.5 * logvar) * eps
 
 
 class SVG(prediction.PredictionTask):
@@ -251,14 +229,14 @@ class SVG(prediction.PredictionTask):
         inputs, out = h_in, {}
         if self.stochastic:
             mu, logvar, _ = self.posterior(h[:, 1:])
-            inputs = tf.concat([h_in, reparameterize(mu, logvar, eps)], axis=-1)
+            inputs = tf.concat([h_in, losses.reparameterize(mu, logvar, eps)], axis=-1)
             out["posterior_logvar"] = logvar
             if self.variant == "lp":
                 mu_p, logvar_p, _ = self.prior(h_in)
                 out["prior_logvar"] = logvar_p
-                out["kl"] = kl_normal_normal(mu, logvar, mu_p, logvar_p)
+                out["kl"] = losses.kl_normal_normal(mu, logvar, mu_p, logvar_p)
             else:
-                out["kl"] = kl_standard_normal(mu, logvar)
+                out["kl"] = losses.kl_standard_normal(mu, logvar)
         g, _ = self.frame_predictor(inputs)
         out["frames"] = self._decode(g, skips, self.skip_sources(num_frames), training)
         return out
@@ -311,7 +289,7 @@ class SVG(prediction.PredictionTask):
             inputs = h[:, :-1]
             if self.stochastic:
                 mu, logvar, _ = self.posterior(h[:, 1:])
-                inputs = tf.concat([inputs, reparameterize(mu, logvar, eps_context)], -1)
+                inputs = tf.concat([inputs, losses.reparameterize(mu, logvar, eps_context)], -1)
             _, predictor_state = self.frame_predictor(inputs)
             if self.variant == "lp":
                 _, _, prior_state = self.prior(h[:, :-1])
@@ -323,7 +301,7 @@ class SVG(prediction.PredictionTask):
         for t in tf.range(num_future):
             if self.variant == "lp":
                 mu_t, logvar_t, prior_state = self.prior.step(h_prev, prior_state)
-                z = reparameterize(mu_t, logvar_t, eps_future[:, t])
+                z = losses.reparameterize(mu_t, logvar_t, eps_future[:, t])
             else:
                 z = eps_future[:, t]  # N(0, I) for SVG-FP; empty for the baseline
             g, predictor_state = self.frame_predictor.step(tf.concat([h_prev, z], -1),
