@@ -58,9 +58,17 @@ flags.DEFINE_string("batching_parameters_file", None,
 flags.DEFINE_bool("enable_model_warmup", True,
                   "Replay assets.extra/tf_serving_warmup_requests when a version loads.",
                   flag_values=FLAGS)
-flags.DEFINE_integer("grpc_max_threads", 16, "gRPC server threads.", flag_values=FLAGS)
+flags.DEFINE_integer("grpc_max_threads", 16,
+                     "gRPC server threads, and gRPC calls in progress at once (further ones: "
+                     "RESOURCE_EXHAUSTED).", flag_values=FLAGS)
+flags.DEFINE_integer("rest_api_num_threads", 16,
+                     "REST connections served at once (further ones: 429).", flag_values=FLAGS)
+flags.DEFINE_integer("rest_api_timeout_in_ms", 30000,
+                     "REST socket read/write timeout and deadline of a request body (408 "
+                     "beyond it); idle connections close after it.", flag_values=FLAGS)
 # The package's server only ----------------------------------------------------------
-PACKAGE_ONLY = ("server", "host", "max_batch_size", "max_num_frames", "max_message_bytes")
+PACKAGE_ONLY = ("server", "host", "max_batch_size", "max_num_frames", "max_message_bytes",
+                "max_concurrent_runs", "max_queued_runs")
 flags.DEFINE_enum("server", "auto", ["auto", "package", BINARY],
                   f"auto: {BINARY} when on PATH, else the package's server.", flag_values=FLAGS)
 flags.DEFINE_string("host", "127.0.0.1",
@@ -71,7 +79,17 @@ flags.DEFINE_integer("max_batch_size", None,
                      "else 64).", flag_values=FLAGS)
 flags.DEFINE_integer("max_num_frames", 256, "Largest num_frames of a request.",
                      flag_values=FLAGS)
-flags.DEFINE_integer("max_message_bytes", 64 << 20, "Largest request accepted (bytes).",
+flags.DEFINE_integer("max_message_bytes", 64 << 20,
+                     "Largest request accepted (bytes): gRPC message, REST body (413 beyond "
+                     "it) and input tensor once decoded.", flag_values=FLAGS)
+flags.DEFINE_integer("max_concurrent_runs", None,
+                     "Model runs at once (default: num_batch_threads of "
+                     "--batching_parameters_file with --enable_batching, else the cores, at "
+                     "most 4).", flag_values=FLAGS)
+flags.DEFINE_integer("max_queued_runs", None,
+                     "Requests that may wait for a model run; further ones get "
+                     "RESOURCE_EXHAUSTED / 429 at once (default: max_enqueued_batches of "
+                     "--batching_parameters_file with --enable_batching, else 8).",
                      flag_values=FLAGS)
 
 
@@ -123,7 +141,14 @@ def build_server():
     else:
         fail("nothing to serve: give --model_config_file=... or --model_name=... "
              "--model_base_path=...")
-    limits = Limits(max_batch_size=64, max_num_frames=FLAGS.max_num_frames)
+    for name, low in (("max_message_bytes", 1), ("grpc_max_threads", 1),
+                      ("rest_api_num_threads", 1), ("rest_api_timeout_in_ms", 1),
+                      ("max_concurrent_runs", 1), ("max_queued_runs", 0)):
+        value = getattr(FLAGS, name)
+        if value is not None and value < low:
+            fail(f"--{name} must be >= {low}")
+    limits = Limits(max_batch_size=64, max_num_frames=FLAGS.max_num_frames,
+                    max_request_bytes=FLAGS.max_message_bytes)
     if FLAGS.batching_parameters_file and not FLAGS.enable_batching:
         print("note: --batching_parameters_file is read only with --enable_batching",
               file=sys.stderr)
@@ -133,8 +158,14 @@ def build_server():
         except (OSError, ValueError) as e:
             fail(str(e))
         limits.max_batch_size = params.max_batch_size
-        limits.num_threads = params.num_batch_threads
-        limits.max_queued = params.max_enqueued_batches
+        if params.num_batch_threads > 0:
+            limits.max_concurrent_runs = params.num_batch_threads
+        if params.max_enqueued_batches > 0:
+            limits.max_queued_runs = params.max_enqueued_batches
+    if FLAGS.max_concurrent_runs is not None:
+        limits.max_concurrent_runs = FLAGS.max_concurrent_runs
+    if FLAGS.max_queued_runs is not None:
+        limits.max_queued_runs = FLAGS.max_queued_runs
     if FLAGS.max_batch_size is not None:
         if FLAGS.max_batch_size < 1:
             fail("--max_batch_size must be >= 1")
@@ -145,10 +176,11 @@ def build_server():
                        rest_api_port=FLAGS.rest_api_port or None,
                        poll_wait_s=FLAGS.file_system_poll_wait_seconds, limits=limits,
                        max_workers=FLAGS.grpc_max_threads,
-                       max_message_bytes=FLAGS.max_message_bytes,
                        warmup=FLAGS.enable_model_warmup,
                        model_config_file=FLAGS.model_config_file,
-                       config_poll_s=FLAGS.model_config_file_poll_wait_seconds)
+                       config_poll_s=FLAGS.model_config_file_poll_wait_seconds,
+                       rest_api_num_threads=FLAGS.rest_api_num_threads,
+                       rest_api_timeout_s=FLAGS.rest_api_timeout_in_ms / 1000)
 
 
 def run(argv=None):

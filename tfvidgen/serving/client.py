@@ -16,9 +16,11 @@ Works with ``tensorflow_model_server`` and with ``bin/serve``'s own server.
   4 MiB, less than 32 videos of 64x64x16 frames; the client raises send and
   receive limits to ``max_message_bytes`` (1 GiB by default).
 * Deadlines: every call has one (``timeout_s``, per call, retries included).
-* Retries: UNAVAILABLE (server starting, restarting, queue full, connection
-  refused) is retried with exponential backoff, ``retries`` times, within
-  the deadline. Other errors are raised at once as ``ServingError``.
+* Retries: UNAVAILABLE (server starting, restarting, connection refused)
+  and RESOURCE_EXHAUSTED from a server at capacity (its run queue or
+  connections full: ``errors.retryable``) are retried with exponential
+  backoff, ``retries`` times, within the deadline. Other errors are raised
+  at once as ``ServingError``.
 * Batching of large requests: ``sample`` splits ``num_videos`` above
   ``max_batch_size`` into requests of at most that many, sent
   ``max_in_flight`` at a time. Videos of the first request are those of
@@ -49,7 +51,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      prediction_service_pb2_grpc)
 
 from tfvidgen.serving import tensors
-from tfvidgen.serving.errors import ServingError, code_from_http
+from tfvidgen.serving.errors import ServingError, code_from_http, retryable
 
 DEFAULT_SIGNATURE = "serving_default"
 _MASK63 = (1 << 63) - 1
@@ -218,7 +220,7 @@ class Client:
       target: ``host:port`` for gRPC, ``http[s]://host:port`` for REST.
       model_name: default model of the calls (each call may name another).
       timeout_s: deadline of a call, retries included.
-      retries: extra attempts after UNAVAILABLE.
+      retries: extra attempts after UNAVAILABLE or a server at capacity.
       backoff_s: first wait before a retry (doubles, with jitter, up to 5 s).
       max_message_bytes: gRPC send/receive message limit.
       max_batch_size: ``sample`` splits larger counts into requests of at most
@@ -262,7 +264,7 @@ class Client:
             try:
                 return fn(remaining)
             except ServingError as e:
-                if e.code != grpc.StatusCode.UNAVAILABLE or attempt >= self.retries:
+                if not retryable(e) or attempt >= self.retries:
                     raise
                 wait = min(5.0, self.backoff_s * 2 ** attempt) * (0.5 + random.random() / 2)
                 if time.monotonic() + wait >= deadline:

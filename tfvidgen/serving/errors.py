@@ -25,10 +25,19 @@ HTTP_STATUS = {
 }
 _FROM_HTTP = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND,
               401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED,
-              409: grpc.StatusCode.ABORTED, 429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+              408: grpc.StatusCode.DEADLINE_EXCEEDED, 409: grpc.StatusCode.ABORTED,
+              411: grpc.StatusCode.INVALID_ARGUMENT, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+              429: grpc.StatusCode.RESOURCE_EXHAUSTED,
               499: grpc.StatusCode.CANCELLED, 501: grpc.StatusCode.UNIMPLEMENTED,
               502: grpc.StatusCode.UNAVAILABLE, 503: grpc.StatusCode.UNAVAILABLE,
               504: grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+# Start of the message of every RESOURCE_EXHAUSTED that means "busy, retry later" (the
+# run queue or the REST connections are full), as opposed to a request too large or a
+# run out of memory; gRPC's own limit on concurrent RPCs says the second.
+OVERLOADED = "Server overloaded"
+_GRPC_OVERLOADED = "Concurrent RPC limit exceeded"
 
 
 class ServingError(Exception):
@@ -56,3 +65,11 @@ def invalid(message: str) -> ServingError:
 
 def not_found(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.NOT_FOUND, message)
+
+
+def retryable(error: ServingError) -> bool:
+    """Whether a client should retry (with backoff): UNAVAILABLE, or a server at capacity."""
+    if error.code == grpc.StatusCode.UNAVAILABLE:
+        return True
+    return error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and \
+        error.message.startswith((OVERLOADED, _GRPC_OVERLOADED))

@@ -32,6 +32,15 @@ input, wrong dtype or shape, or a count (``num_videos``, ``num_images``,
 ``steps``) above ``max_batch_size``. One deviation from
 ``tensorflow_model_server``: it answers FAILED_PRECONDITION for an unknown
 signature; this server INVALID_ARGUMENT.
+
+What one request or many can make the server hold is bounded (``Limits``,
+docs/reliability.md): a tensor's dtype, rank and element count are checked
+against the signature and ``max_request_bytes`` before any array is built
+(a 74-byte proto can declare a 16 GiB tensor); a REST body above the limit
+is refused with 413 without being read, and sockets have read timeouts;
+at most ``max_concurrent_runs`` model runs at once and
+``max_queued_runs`` waiting, further requests get RESOURCE_EXHAUSTED (REST
+429) at once.
 """
 from __future__ import annotations
 
@@ -41,6 +50,7 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from http import server as http_server
@@ -57,7 +67,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 from tfvidgen.serving import config as config_lib
 from tfvidgen.serving import savedmodel, tensors
-from tfvidgen.serving.errors import HTTP_STATUS, ServingError, invalid, not_found
+from tfvidgen.serving.errors import HTTP_STATUS, OVERLOADED, ServingError, invalid, not_found
 
 log = logging.getLogger("tfvidgen.serving")
 
@@ -67,21 +77,41 @@ FRAME_INPUTS = ("num_frames",)
 LOCALHOST = "127.0.0.1"
 
 
+def default_concurrent_runs() -> int:
+    """The cores this process may use, at most 4 (the default of ``max_concurrent_runs``).
+
+    Each run already spreads its ops over every core (TensorFlow's intra-op
+    pool), so more runs than cores only slow every run down; the cap of 4
+    bounds memory on large machines (a 64-video request of the reference
+    RJGAN holds about 0.7 GB while it runs).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
 @dataclasses.dataclass
 class Limits:
-    """Largest requests the server runs (0: no limit).
+    """What one request, and all requests together, may make the server hold.
 
     Attributes:
-      max_batch_size: largest ``num_videos`` / ``num_images`` / ``steps``.
-      max_num_frames: largest ``num_frames``.
-      num_threads: model runs at once (0: as many as gRPC threads).
-      max_queued: requests that may wait for a run slot; more get
-        UNAVAILABLE (0: no bound).
+      max_batch_size: largest ``num_videos`` / ``num_images`` / ``steps``
+        (0: no limit).
+      max_num_frames: largest ``num_frames`` (0: no limit).
+      max_concurrent_runs: model runs at once (0: no limit).
+      max_queued_runs: requests that may wait for a run; further ones get
+        RESOURCE_EXHAUSTED at once (0: none wait).
+      max_request_bytes: largest gRPC request message and REST body, and
+        largest input tensor once decoded (a typed field with one value
+        fills the whole declared shape).
     """
     max_batch_size: int = 64
     max_num_frames: int = 256
-    num_threads: int = 0
-    max_queued: int = 0
+    max_concurrent_runs: int = dataclasses.field(default_factory=default_concurrent_runs)
+    max_queued_runs: int = 8
+    max_request_bytes: int = 64 << 20
 
 
 # One loaded version -----------------------------------------------------------------
@@ -106,6 +136,13 @@ def _shape_ok(info, shape) -> bool:
         return True
     dims = [d.size for d in info.tensor_shape.dim]
     return len(dims) == len(shape) and all(d < 0 or d == s for d, s in zip(dims, shape))
+
+
+def _check_shape(signature: str, key: str, info, shape) -> None:
+    if not _shape_ok(info, shape):
+        raise invalid(f"input {key!r} of signature {signature!r} must have shape "
+                      f"{savedmodel.shape_text(info.tensor_shape)} (rank "
+                      f"{len(info.tensor_shape.dim)}), got {list(shape)}")
 
 
 def prepare(servable: Servable, request: predict_pb2.PredictRequest,
@@ -141,14 +178,13 @@ def prepare(servable: Servable, request: predict_pb2.PredictRequest,
         if proto.dtype != info.dtype:
             raise invalid(f"input {key!r} of signature {name!r} must be "
                           f"{tensors.dtype_name(info.dtype)}, got {tensors.dtype_name(proto.dtype)}")
+        # Shape and size first: the proto may declare far more than it holds.
+        max_bytes = limits.max_request_bytes if limits is not None else None
         try:
-            value = tensors.to_numpy(proto)
+            _check_shape(name, key, info, tensors.shape_of(proto))
+            value = tensors.to_numpy(proto, max_bytes=max_bytes)
         except tensors.TensorError as e:
             raise invalid(f"input {key!r}: {e}") from None
-        if not _shape_ok(info, value.shape):
-            raise invalid(f"input {key!r} of signature {name!r} must have shape "
-                          f"{savedmodel.shape_text(info.tensor_shape)} (rank "
-                          f"{len(info.tensor_shape.dim)}), got {list(value.shape)}")
         inputs[key] = value
     if limits is not None:
         for key, value in inputs.items():
@@ -471,33 +507,48 @@ class ServableManager:
 
 # The request path shared by gRPC, REST and warm-up -------------------------------------
 class _Slots:
-    """At most ``num`` model runs at once, at most ``queue`` requests waiting."""
+    """At most ``num`` model runs at once (0: any number), at most ``queue`` waiting.
+
+    A request beyond both is refused at once with RESOURCE_EXHAUSTED, whose
+    message starts with ``errors.OVERLOADED`` (clients retry it with
+    backoff). ``changed`` is notified whenever ``running`` or ``waiting``
+    changes (tests wait on it).
+    """
 
     def __init__(self, num: int, queue: int):
-        self._sem = threading.BoundedSemaphore(num) if num > 0 else None
-        self._queue = queue
-        self._waiting = 0
-        self._lock = threading.Lock()
+        self.num, self.queue = num, queue
+        self.running = 0
+        self.waiting = 0
+        self.changed = threading.Condition()
 
-    def __enter__(self):
-        if self._sem is None:
-            return self
-        if not self._sem.acquire(blocking=False):
-            with self._lock:
-                if self._queue and self._waiting >= self._queue:
-                    raise ServingError(grpc.StatusCode.UNAVAILABLE,
-                                       "The server's request queue is full; retry later")
-                self._waiting += 1
+    def acquire(self, timeout_s: Optional[float] = None) -> None:
+        with self.changed:
+            if self.num <= 0 or self.running < self.num:
+                self.running += 1
+                self.changed.notify_all()
+                return
+            if self.waiting >= self.queue:
+                raise ServingError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"{OVERLOADED}: {self.running} model runs in progress "
+                    f"(--max_concurrent_runs={self.num}) and {self.waiting} requests waiting "
+                    f"(--max_queued_runs={self.queue}); retry later")
+            self.waiting += 1
+            self.changed.notify_all()
             try:
-                self._sem.acquire()
+                if not self.changed.wait_for(lambda: self.running < self.num, timeout_s):
+                    raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                       "deadline exceeded while waiting for a model run "
+                                       f"({self.running} runs in progress)")
+                self.running += 1
             finally:
-                with self._lock:
-                    self._waiting -= 1
-        return self
+                self.waiting -= 1
+                self.changed.notify_all()
 
-    def __exit__(self, *exc):
-        if self._sem is not None:
-            self._sem.release()
+    def release(self) -> None:
+        with self.changed:
+            self.running -= 1
+            self.changed.notify_all()
 
 
 class ServingCore:
@@ -506,13 +557,18 @@ class ServingCore:
     def __init__(self, manager: ServableManager, limits: Limits):
         self.manager = manager
         self.limits = limits
-        self._slots = _Slots(limits.num_threads, limits.max_queued)
+        self.slots = _Slots(limits.max_concurrent_runs, limits.max_queued_runs)
 
-    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+    def predict(self, request: predict_pb2.PredictRequest,
+                timeout_s: Optional[float] = None) -> predict_pb2.PredictResponse:
+        """Checks, waits for a run slot (at most ``timeout_s``: the call's deadline), runs."""
         servable = self.manager.resolve(request.model_spec)
         name, inputs, outputs = prepare(servable, request, self.limits)
-        with self._slots:
+        self.slots.acquire(timeout_s)
+        try:
             result = run_errors(lambda: servable.run(name, inputs, outputs))
+        finally:
+            self.slots.release()
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
@@ -560,9 +616,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, core: ServingCore):
         self.core = core
 
-    @_grpc
-    def Predict(self, request):
-        return self.core.predict(request)
+    def Predict(self, request, context):
+        try:
+            return self.core.predict(request, timeout_s=context.time_remaining())
+        except ServingError as e:
+            context.abort(e.code, e.message)
 
     @_grpc
     def GetModelMetadata(self, request):
@@ -608,11 +666,89 @@ def _json_tensor(value: np.ndarray):
     return value.tolist()
 
 
-def _request_from_json(body: dict, spec: model_pb2.ModelSpec, servable: Servable):
+def _json_shape(key: str, value) -> List[int]:
+    """Shape of nested JSON lists, from their first elements (numpy checks the rest)."""
+    shape = []
+    while isinstance(value, list):
+        if len(shape) >= tensors.MAX_RANK:
+            raise invalid(f"input {key!r}: nested deeper than TensorFlow's maximum rank "
+                          f"{tensors.MAX_RANK}")
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return shape
+
+
+def _check_range(key: str, lo, hi, dtype: np.dtype) -> None:
+    info = np.iinfo(dtype)
+    for v in (lo, hi):
+        if not info.min <= v < info.max + 1:  # (a float 2**63 is out of int64's range)
+            shown = f"{v:.17g}" if isinstance(v, float) else str(v)
+            raise invalid(f"input {key!r}: {shown} is out of range for {dtype.name} "
+                          f"[{info.min}, {info.max}]")
+
+
+def _cast(key: str, array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A JSON array as ``dtype``: integers must be whole and in range (nothing wraps)."""
+    kind = array.dtype.kind
+    if kind == "O":  # Python ints beyond 64 bits; None, objects: refused
+        flat = array.ravel().tolist()
+        if not flat or dtype.kind not in "iuf" or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in flat):
+            raise invalid(f"input {key!r}: expected {dtype.name} values")
+        if dtype.kind == "f":
+            try:
+                return np.array([float(v) for v in flat], dtype).reshape(array.shape)
+            except OverflowError:
+                raise invalid(f"input {key!r}: value out of range for {dtype.name}") from None
+        _check_range(key, min(flat), max(flat), dtype)
+        return np.array(flat, dtype).reshape(array.shape)
+    if kind not in "biuf":
+        raise invalid(f"input {key!r}: expected {dtype.name} values, got {array.dtype.name}")
+    if dtype.kind in "iu" and kind != "b" and array.size:
+        if kind == "f":
+            if not np.all(np.isfinite(array)) or not np.all(np.equal(np.mod(array, 1), 0)):
+                raise invalid(f"input {key!r}: non-integer value for {dtype.name}")
+            _check_range(key, float(array.min()), float(array.max()), dtype)
+        else:
+            _check_range(key, int(array.min()), int(array.max()), dtype)
+    return array.astype(dtype)
+
+
+def _json_input(sig_name: str, key: str, value, info, max_bytes: int) -> np.ndarray:
+    """One JSON input -> numpy, checked against its TensorInfo before numpy builds it."""
+    dtype = tensors.numpy_for(info.dtype)
+    if dtype is None:
+        raise invalid(f"input {key!r}: dtype {tensors.dtype_name(info.dtype)} is not supported "
+                      "over this server's REST API")
+    shape = _json_shape(key, value)
+    _check_shape(sig_name, key, info, shape)
+    try:
+        tensors.check_size(shape, dtype.itemsize, max_bytes)
+    except tensors.TensorError as e:
+        raise invalid(f"input {key!r}: {e}") from None
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, OverflowError, RecursionError) as e:
+        raise invalid(f"input {key!r}: {e}") from None
+    if list(array.shape) != shape:
+        raise invalid(f"input {key!r}: nested lists of different lengths (shape "
+                      f"{shape} from the first elements)")
+    return _cast(key, array, dtype)
+
+
+def _request_from_json(body, spec: model_pb2.ModelSpec, servable: Servable,
+                       max_bytes: int = 64 << 20):
     """TF Serving's JSON predict body -> PredictRequest (and whether it was columnar)."""
     if not isinstance(body, dict):
         raise invalid("JSON body must be an object with 'inputs' or 'instances'")
     sig_name = body.get("signature_name") or savedmodel.DEFAULT_SIGNATURE
+    if not isinstance(sig_name, str):
+        raise invalid("'signature_name' must be a string")
+    output_filter = body.get("output_filter") or []
+    if not isinstance(output_filter, list) or not all(isinstance(k, str) for k in output_filter):
+        raise invalid("'output_filter' must be a list of output names")
     request = predict_pb2.PredictRequest()
     request.model_spec.CopyFrom(spec)
     request.model_spec.signature_name = sig_name
@@ -643,39 +779,46 @@ def _request_from_json(body: dict, spec: model_pb2.ModelSpec, servable: Servable
         else:
             raise invalid("'instances' must be a list of objects of named inputs")
     for key, value in values.items():
-        dtype = None
-        if sig is not None and key in sig.inputs:
-            dtype = tensors.numpy_for(sig.inputs[key].dtype)
-        try:
-            array = np.asarray(value)
-            if dtype is not None:
-                if dtype.kind in "iu" and array.dtype.kind == "f":
-                    if not np.all(np.equal(np.mod(array, 1), 0)):
-                        raise ValueError(f"non-integer value for {np.dtype(dtype).name}")
-                array = array.astype(dtype)
-        except (TypeError, ValueError) as e:
-            raise invalid(f"input {key!r}: {e}") from None
+        if sig is None or key not in sig.inputs:
+            request.inputs[key].SetInParent()  # prepare() names the problem
+            continue
+        array = _json_input(sig_name, key, value, sig.inputs[key], max_bytes)
         try:
             request.inputs[key].CopyFrom(tensors.from_numpy(array))
         except tensors.TensorError as e:
             raise invalid(f"input {key!r}: {e}") from None
-    for key in body.get("output_filter", []) or []:
-        request.output_filter.append(key)
+    request.output_filter.extend(output_filter)
     return request, columnar
+
+
+class _HttpError(Exception):
+    """An HTTP-level refusal (no gRPC code): 408, 411, 413."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+_CONTENT_LENGTH = re.compile(r"[0-9]+")
 
 
 class _RestHandler(http_server.BaseHTTPRequestHandler):
     core: ServingCore = None  # set on the subclass made per server
+    timeout: float = 30.0     # socket timeout of every read and write; also the body's deadline
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):  # quiet: requests are not logged
         log.debug("rest %s", fmt % args)
 
-    def _reply(self, status: int, payload: dict):
+    def _reply(self, status: int, payload: dict, headers: Optional[Mapping[str, str]] = None):
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
@@ -687,9 +830,75 @@ class _RestHandler(http_server.BaseHTTPRequestHandler):
             spec.version_label = match["label"]
         return spec
 
+    def _read_body(self) -> bytes:
+        """The body, within the size limit and the timeout; the connection closes on errors."""
+        limit = self.core.limits.max_request_bytes
+        asked_to_close = self.close_connection  # (the client's "Connection: close")
+        self.close_connection = True  # until the whole body is read
+        if self.headers.get("Transfer-Encoding"):
+            raise _HttpError(411, "send the body with a Content-Length (Transfer-Encoding is "
+                                  "not supported)")
+        values = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+        if not values:
+            self.close_connection = asked_to_close
+            return b""
+        if len(values) != 1 or not _CONTENT_LENGTH.fullmatch(next(iter(values))):
+            raise invalid(f"Content-Length must be one non-negative integer, got "
+                          f"{', '.join(sorted(values))[:100]!r}")
+        length = int(values.pop())
+        if length > limit:
+            raise _HttpError(413, f"request body of {length} bytes is above this server's "
+                                  f"limit of {limit} bytes (--max_message_bytes)")
+        deadline = time.monotonic() + self.timeout
+        chunks, received = [], 0
+        while received < length:  # each pass reads >= 1 byte, within the deadline
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            self.connection.settimeout(left)
+            chunk = self.rfile.read1(min(length - received, 1 << 20))
+            if not chunk:
+                raise invalid(f"request body ended after {received} of {length} bytes "
+                              "(Content-Length)")
+            chunks.append(chunk)
+            received += len(chunk)
+        self.connection.settimeout(self.timeout)
+        self.close_connection = asked_to_close
+        return b"".join(chunks)
+
+    def _predict(self, spec: model_pb2.ModelSpec) -> None:
+        body = self._read_body()
+        try:
+            body = json.loads(body or b"{}")
+        except RecursionError:
+            raise invalid("JSON parse error: nested too deeply") from None
+        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+            raise invalid(f"JSON parse error: {e}") from None
+        servable = self.core.manager.resolve(spec)
+        request, columnar = _request_from_json(body, spec, servable,
+                                               self.core.limits.max_request_bytes)
+        del body
+        response = self.core.predict(request)
+        outputs = {k: tensors.to_numpy(v) for k, v in response.outputs.items()}
+        if columnar:
+            payload = (_json_tensor(next(iter(outputs.values()))) if len(outputs) == 1
+                       else {k: _json_tensor(v) for k, v in outputs.items()})
+            return self._reply(200, {"outputs": payload})
+        n = {v.shape[0] if v.ndim else None for v in outputs.values()}
+        if len(n) != 1 or None in n:
+            raise invalid("row-format ('instances') output needs outputs with one "
+                          "batch size; use 'inputs'")
+        rows = [{k: _json_tensor(v[i]) for k, v in outputs.items()} if len(outputs) > 1
+                else _json_tensor(next(iter(outputs.values()))[i]) for i in range(n.pop())]
+        return self._reply(200, {"predictions": rows})
+
     def _handle(self, method: str):
         match = _REST_PATH.match(self.path.split("?", 1)[0])
         try:
+            reads_body = method == "POST" and match is not None and match["tail"] == ":predict"
+            if not reads_body and (self.headers.get("Content-Length", "0").strip() != "0"
+                                   or self.headers.get("Transfer-Encoding")):
+                self.close_connection = True  # a body that is not read ends the connection
             if match is None:
                 raise not_found(f"Malformed request: {method} {self.path}")
             tail = match["tail"]
@@ -702,38 +911,90 @@ class _RestHandler(http_server.BaseHTTPRequestHandler):
                     model_spec=spec, metadata_field=["signature_def"])
                 return self._reply(200, _json_message(self.core.metadata(request)))
             if method == "POST" and tail == ":predict":
-                length = int(self.headers.get("Content-Length") or 0)
-                try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                except json.JSONDecodeError as e:
-                    raise invalid(f"JSON parse error: {e}") from None
-                servable = self.core.manager.resolve(spec)
-                request, columnar = _request_from_json(body, spec, servable)
-                response = self.core.predict(request)
-                outputs = {k: tensors.to_numpy(v) for k, v in response.outputs.items()}
-                if columnar:
-                    payload = (_json_tensor(next(iter(outputs.values()))) if len(outputs) == 1
-                               else {k: _json_tensor(v) for k, v in outputs.items()})
-                    return self._reply(200, {"outputs": payload})
-                n = {v.shape[0] if v.ndim else None for v in outputs.values()}
-                if len(n) != 1 or None in n:
-                    raise invalid("row-format ('instances') output needs outputs with one "
-                                  "batch size; use 'inputs'")
-                rows = [{k: _json_tensor(v[i]) for k, v in outputs.items()} if len(outputs) > 1
-                        else _json_tensor(next(iter(outputs.values()))[i]) for i in range(n.pop())]
-                return self._reply(200, {"predictions": rows})
+                return self._predict(spec)
             raise not_found(f"Malformed request: {method} {self.path}")
         except ServingError as e:
-            self._reply(HTTP_STATUS.get(e.code, 500), {"error": e.message})
+            headers = {"Retry-After": "1"} if e.message.startswith(OVERLOADED) else None
+            self._error(HTTP_STATUS.get(e.code, 500), e.message, headers)
+        except _HttpError as e:
+            self._error(e.status, e.message)
+        except TimeoutError:  # the body's deadline, or a socket read or write
+            self.close_connection = True
+            self._error(408, f"request not received within {self.timeout:g} s "
+                             "(--rest_api_timeout_in_ms)")
+        except ConnectionError:
+            self.close_connection = True
         except Exception as e:  # keep serving
             log.exception("REST request failed")
-            self._reply(500, {"error": f"{type(e).__name__}: {e}"})
+            self._error(500, f"{type(e).__name__}: {e}")
+
+    def _error(self, status: int, message: str, headers=None) -> None:
+        try:
+            self.connection.settimeout(self.timeout)
+            self._reply(status, {"error": message}, headers)
+        except OSError:  # the client is gone or does not read
+            self.close_connection = True
 
     def do_GET(self):
         self._handle("GET")
 
     def do_POST(self):
         self._handle("POST")
+
+
+class _RestServer(http_server.ThreadingHTTPServer):
+    """One thread per connection, at most ``max_connections`` served at once.
+
+    A connection beyond them is answered 429 (``errors.OVERLOADED``) and
+    closed by a short-lived thread that reads what the client sends for at
+    most a second (so that the client reads the answer instead of a reset).
+    Admission is decided in the accepting thread, in the order of arrival.
+    """
+    daemon_threads = True
+
+    def __init__(self, address, handler, max_connections: int):
+        self.max_connections = max_connections
+        self._connections = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        admitted = self._connections.acquire(blocking=False)
+        thread = threading.Thread(target=self._serve if admitted else self._refuse,
+                                  args=(request, client_address), daemon=True,
+                                  name="tfvidgen-rest-connection")
+        try:
+            thread.start()
+        except BaseException:
+            if admitted:
+                self._connections.release()
+            self.shutdown_request(request)
+            raise
+
+    def _serve(self, request, client_address):
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
+
+    def _refuse(self, request, client_address):
+        data = json.dumps({"error": f"{OVERLOADED}: {self.max_connections} REST connections "
+                                    "open (--rest_api_num_threads); retry later"}).encode()
+        head = (f"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n")
+        try:
+            request.settimeout(1.0)
+            request.sendall(head.encode() + data)
+            request.shutdown(socket.SHUT_WR)
+            deadline, drained = time.monotonic() + 1.0, 0
+            while drained < (1 << 20) and time.monotonic() < deadline:  # bounded
+                chunk = request.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:
+            pass
+        finally:
+            request.close()
 
 
 # The server ---------------------------------------------------------------------------
@@ -754,19 +1015,30 @@ class ModelServer:
       poll_wait_s: seconds between looks at the version folders (and at
         ``model_config_file`` when ``config_poll_s`` > 0).
       limits: request limits (Limits).
-      max_workers: gRPC threads.
-      max_message_bytes: largest request the server accepts (responses are
-        not limited on the server side; clients set their own receive limit).
+      max_workers: gRPC threads; also the most gRPC calls in progress at
+        once, further ones get RESOURCE_EXHAUSTED (as TF Serving's
+        ``--grpc_max_threads``).
+      max_message_bytes: largest request the server accepts, gRPC message or
+        REST body (None: ``limits.max_request_bytes``; responses are not
+        limited on the server side, clients set their own receive limit).
+      rest_api_num_threads: REST connections served at once (one thread
+        each); further ones get 429.
+      rest_api_timeout_s: timeout of each REST socket read and write, and
+        deadline of a request's body; an idle keep-alive connection is
+        closed after it.
     """
 
     def __init__(self, model_config: config_lib.ModelServerConfig, host: str = LOCALHOST,
                  port: int = 8500, rest_api_port: Optional[int] = None,
                  poll_wait_s: float = 1.0, limits: Optional[Limits] = None,
-                 max_workers: int = 16, max_message_bytes: int = 64 << 20,
+                 max_workers: int = 16, max_message_bytes: Optional[int] = None,
                  warmup: bool = True, model_config_file: Optional[str] = None,
-                 config_poll_s: float = 0.0):
+                 config_poll_s: float = 0.0, rest_api_num_threads: int = 16,
+                 rest_api_timeout_s: float = 30.0):
         self.host = host
-        self.limits = limits or Limits()
+        self.limits = dataclasses.replace(limits) if limits is not None else Limits()
+        if max_message_bytes is not None:
+            self.limits.max_request_bytes = max_message_bytes
         self.manager = ServableManager(model_config, poll_wait_s=poll_wait_s, warmup=warmup)
         self.manager.config_file = model_config_file
         self.manager.config_poll_s = config_poll_s
@@ -776,7 +1048,8 @@ class ModelServer:
         self._requested_port = port
         self._rest_requested = rest_api_port
         self._max_workers = max_workers
-        self._max_message_bytes = max_message_bytes
+        self._rest_threads = rest_api_num_threads
+        self._rest_timeout_s = rest_api_timeout_s
         self._grpc = None
         self._rest = None
         self._rest_thread = None
@@ -787,11 +1060,12 @@ class ModelServer:
     def start(self) -> "ModelServer":
         """Loads the available versions (as TF Serving does before it listens), then binds."""
         self.manager.poll_once()
-        options = [("grpc.max_receive_message_length", self._max_message_bytes),
+        options = [("grpc.max_receive_message_length", self.limits.max_request_bytes),
                    ("grpc.max_send_message_length", -1),
                    ("grpc.so_reuseport", 0)]
         server = grpc.server(concurrent.futures.ThreadPoolExecutor(
-            max_workers=self._max_workers, thread_name_prefix="tfvidgen-grpc"), options=options)
+            max_workers=self._max_workers, thread_name_prefix="tfvidgen-grpc"), options=options,
+            maximum_concurrent_rpcs=self._max_workers)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionServicer(self.core), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.core),
@@ -806,15 +1080,21 @@ class ModelServer:
         server.start()
         self._grpc, self.port = server, port
         if self._rest_requested is not None:
-            handler = type("Handler", (_RestHandler,), {"core": self.core})
-            self._rest = http_server.ThreadingHTTPServer((self.host, self._rest_requested),
-                                                        handler)
-            self._rest.daemon_threads = True
+            handler = type("Handler", (_RestHandler,), {"core": self.core,
+                                                        "timeout": self._rest_timeout_s})
+            self._rest = _RestServer((self.host, self._rest_requested), handler,
+                                     self._rest_threads)
             self.rest_port = self._rest.server_address[1]
             self._rest_thread = threading.Thread(target=self._rest.serve_forever,
                                                  name="tfvidgen-rest", daemon=True)
             self._rest_thread.start()
         self.manager.start()
+        limits = self.limits
+        log.info("limits: %s model runs at once, %d waiting; requests up to %d bytes; %d gRPC "
+                 "calls at once%s", limits.max_concurrent_runs or "any number",
+                 limits.max_queued_runs, limits.max_request_bytes, self._max_workers,
+                 f"; {self._rest_threads} REST connections ({self._rest_timeout_s:g} s timeout)"
+                 if self._rest else "")
         log.info("serving %s on %s:%d (gRPC)%s", _describe_models(self.manager.models()),
                  self.host, self.port,
                  f" and {self.host}:{self.rest_port} (REST)" if self._rest else "")

@@ -7,10 +7,18 @@ arrays and what tfvidgen's server sends) or in a typed repeated field
 sends, e.g. uint8 videos as ``int_val``). Both are read here; a typed field
 with a single value fills the whole shape, as in TensorFlow.
 
+A few bytes of proto can declare a huge shape (``int64_val: 1`` with shape
+[2^31] is 16 GiB once filled), so ``to_numpy`` checks rank and size before it
+builds anything: ``max_bytes`` bounds the array it returns (the server
+passes its request limit), and ``shape_of`` refuses negative dimensions and
+ranks above TensorFlow's 254 without listing the dimensions.
+
 These functions do not run TensorFlow ops, so the client decodes a large
 video without a round trip through ``tf.make_ndarray``.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
@@ -31,6 +39,7 @@ _TYPES = {
     types_pb2.DT_HALF: (np.float16, "half_val"),
 }
 _BY_NUMPY = {np.dtype(v[0]): k for k, v in _TYPES.items()}
+MAX_RANK = 254  # TensorFlow's TensorShape::MaxDimensions()
 
 
 class TensorError(ValueError):
@@ -50,21 +59,50 @@ def numpy_dtype(dtype: int) -> np.dtype:
 
 
 def shape_of(proto: tensor_pb2.TensorProto) -> tuple:
+    """The declared shape; TensorError for an unknown rank, a rank above 254 or a dim < 0."""
     if proto.tensor_shape.unknown_rank:
         raise TensorError("tensor has an unknown rank")
-    return tuple(int(d.size) for d in proto.tensor_shape.dim)
+    rank = len(proto.tensor_shape.dim)
+    if rank > MAX_RANK:
+        raise TensorError(f"tensor has rank {rank}; TensorFlow allows at most {MAX_RANK}")
+    shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
+    if any(d < 0 for d in shape):
+        raise TensorError(f"tensor shape {list(shape)} has a negative dimension")
+    return shape
 
 
-def to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """TensorProto -> numpy array (copying nothing it does not have to)."""
+def num_elements(shape) -> int:
+    """Elements of a shape, as a Python int (no int64 overflow)."""
+    return math.prod(int(d) for d in shape)
+
+
+def check_size(shape, itemsize: int, max_bytes) -> int:
+    """Element count of ``shape``; TensorError when it needs more than ``max_bytes``."""
+    count = num_elements(shape)
+    if max_bytes is not None and count * itemsize > max_bytes:
+        raise TensorError(f"shape {list(shape)} is {count} elements ({count * itemsize} bytes); "
+                          f"this server takes at most {max_bytes} bytes per tensor")
+    return count
+
+
+def to_numpy(proto: tensor_pb2.TensorProto, max_bytes=None) -> np.ndarray:
+    """TensorProto -> numpy array (copying nothing it does not have to).
+
+    ``max_bytes``: largest array to build (None: no limit); a larger declared
+    shape raises TensorError before anything is allocated.
+    """
     if proto.dtype == types_pb2.DT_STRING:
         shape = shape_of(proto)
+        count = check_size(shape, np.dtype(object).itemsize, max_bytes)
         values = np.array(list(proto.string_val), dtype=object)
-        return values.reshape(shape) if values.size == int(np.prod(shape)) else \
-            np.full(shape, values[0] if values.size else b"", dtype=object)
+        if values.size > count:
+            raise TensorError(f"string_val holds {values.size} values; {list(shape)} has {count}")
+        filled = np.full(count, values[-1] if values.size else b"", dtype=object)
+        filled[:values.size] = values
+        return filled.reshape(shape)
     dtype = numpy_dtype(proto.dtype)
     shape = shape_of(proto)
-    count = int(np.prod(shape, dtype=np.int64))
+    count = check_size(shape, dtype.itemsize, max_bytes)
     if proto.tensor_content:
         if len(proto.tensor_content) != count * dtype.itemsize:
             raise TensorError(f"tensor_content holds {len(proto.tensor_content)} bytes; "
@@ -82,7 +120,9 @@ def to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
     if flat.size == 0 and count == 0:
         return flat.reshape(shape)
     if 0 < flat.size < count:  # TensorFlow repeats the last value to fill the shape
-        return np.concatenate([flat, np.full(count - flat.size, flat[-1], dtype)]).reshape(shape)
+        filled = np.full(count, flat[-1], dtype)
+        filled[:flat.size] = flat
+        return filled.reshape(shape)
     if flat.size == 0:
         return np.zeros(shape, dtype)
     raise TensorError(f"{field} holds {flat.size} values; {list(shape)} has {count}")
