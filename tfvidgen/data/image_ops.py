@@ -15,7 +15,12 @@ import re
 import numpy as np
 from PIL import Image
 
-from tfvidgen.data.sources import CorruptVideoError, DatasetMissingError, VideoSource
+from tfvidgen.data.sources import (DECODE_ERRORS, MAX_FRAMES, CorruptVideoError,
+                                   DatasetMissingError, VideoSource)
+
+# The most pixels an image file may claim in its header (Pillow's own bomb
+# threshold). A larger one is skipped like a corrupt file before any decoding.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -168,9 +173,27 @@ def short_error(error, max_lines: int = 3) -> str:
     return f"{type(error).__name__}: " + "\n".join(lines)
 
 
+def open_image(path) -> Image.Image:
+    """``Image.open`` (lazy: the header only) refusing images that claim more
+    than ``MAX_PIXELS`` pixels.
+
+    Raises:
+      ValueError: the header claims too many pixels (a hostile or corrupt file).
+      OSError and the other ``DECODE_ERRORS``: the file is not a readable image.
+    """
+    image = Image.open(path)
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        image.close()
+        raise ValueError(f"its header claims {width}x{height} pixels, more than the "
+                         f"limit of {MAX_PIXELS} (tfvidgen.data.image_ops.MAX_PIXELS)")
+    return image
+
+
 def image_header_size(path) -> tuple[int, int]:
-    """(width, height) of an image file, read from its header only."""
-    with Image.open(path) as image:
+    """(width, height) of an image file, read from its header only (at most
+    ``MAX_PIXELS`` pixels, else ValueError)."""
+    with open_image(path) as image:
         return image.size
 
 
@@ -189,7 +212,7 @@ def read_frame(path, size: int, box=None) -> np.ndarray:
     Returns:
       uint8 array [size, size, 3].
     """
-    with Image.open(path) as image:
+    with open_image(path) as image:
         full_w, full_h = image.size
         if box is None:
             box = center_crop_box(full_w, full_h)
@@ -224,7 +247,8 @@ class FileListSource(VideoSource):
 
     Subclasses implement ``_count_frames`` (cheap: headers or file counts)
     and ``_read``. Lengths are cached in the instance; a video whose length
-    cannot be read counts 0 frames and is recorded in ``skipped``.
+    cannot be read, or is more than ``sources.MAX_FRAMES``, counts 0 frames
+    and is recorded in ``skipped``.
     """
 
     def __init__(self, name: str, paths, labels, class_names, image_size: int,
@@ -265,8 +289,13 @@ class FileListSource(VideoSource):
         if n < 0:
             try:
                 n = int(self._count_frames(index))
-            except (OSError, ValueError, SyntaxError) as e:
+            except DECODE_ERRORS as e:
                 self._record_skip(index, short_error(e))
+                n = 0
+            if n > MAX_FRAMES:
+                self._record_skip(index, f"its header claims {n} frames, more than the "
+                                         f"limit of {MAX_FRAMES} (tfvidgen.data.sources."
+                                         "MAX_FRAMES)")
                 n = 0
             self._lengths[index] = n
         return n

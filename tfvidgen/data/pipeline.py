@@ -28,7 +28,9 @@ turn, so replica r of step s holds elements ``s * batch_size + r * b +
 
 Unreadable videos are skipped: the element falls back to the next video of
 a deterministic sequence, the source records the file, and the trainer
-reports the count.
+reports the count. When ``MAX_RETRIES`` reads in a row fail, the loader
+raises ``DataError`` (also recorded in ``TrainingData.errors``, so that the
+trainer can stop with its one-line message instead of tf.data's traceback).
 """
 from __future__ import annotations
 
@@ -43,6 +45,12 @@ from tfvidgen.data.sources import CorruptVideoError, SubsetSource, VideoSource
 
 MAX_RETRIES = 64
 
+_warned_short = set()  # (source id, frames per clip) already warned about
+
+
+class DataError(RuntimeError):
+    """The pipeline cannot deliver an element (every read in a row failed)."""
+
 
 @dataclasses.dataclass
 class TrainingData:
@@ -50,6 +58,13 @@ class TrainingData:
     videos: VideoSource | None
     frame_pool: sampling.FramePool | None
     sources: tuple  # every source involved, for the skipped-file report
+    # DataErrors raised inside tf.data (which reports them wrapped in a traceback).
+    errors: list = dataclasses.field(default_factory=list)
+
+
+def data_error(data: TrainingData):
+    """The first DataError the pipeline of ``data`` raised, or None."""
+    return data.errors[0] if data.errors else None
 
 
 def split_sources(source: VideoSource, *, image_source: VideoSource | None = None,
@@ -161,18 +176,37 @@ class ElementLoader:
                 return videos.read(index, idx), np.int32(videos.label(index)), index
             except CorruptVideoError:
                 continue
-        raise RuntimeError(f"{MAX_RETRIES} unreadable videos in a row in {videos.name!r}; "
-                           "check the files listed in the warnings above.")
+        raise self._fail(f"{MAX_RETRIES} videos in a row of {videos.name!r} could not be read")
 
     def _image(self, rng):
+        pool, failed = self.data.frame_pool, set()
         for _ in range(MAX_RETRIES):
-            source, video, frame = self.data.frame_pool.draw(rng)
+            # After a failure, draw among the other videos: one unreadable video
+            # with many frames (a hostile header) cannot take every retry.
+            drawn = pool.draw_position(rng, failed)
+            if drawn is None:
+                break
+            j, frame = drawn
+            source, video = pool.video_at(j)
             try:
                 return source.read(video, [frame])[0]
             except CorruptVideoError:
-                continue
-        raise RuntimeError(f"{MAX_RETRIES} unreadable images in a row; check the files "
-                           "listed in the warnings above.")
+                failed.add(j)
+        raise self._fail(f"{len(failed)} videos in a row of the image pool could not be read")
+
+    def _fail(self, what: str) -> DataError:
+        """A DataError (recorded in ``data.errors``) saying what failed and the fix."""
+        skipped = [(s, i, r) for s in self.data.sources for i, r in sorted(s.skipped.items())]
+        example = ""
+        if skipped:
+            source, index, reason = skipped[0]
+            example = f", e.g. {source.describe(index)}: {reason.splitlines()[0]}"
+        error = DataError(
+            f"the input pipeline stopped: {what} ({len(skipped)} unreadable files so far"
+            f"{example}). Replace or remove the unreadable files (each is listed in the "
+            "warnings above) or point --data_dir at readable videos.")
+        self.data.errors.append(error)
+        return error
 
     def element(self, g):
         """The arrays of single-draw element ``g``, in ``keys()`` order."""
@@ -268,6 +302,8 @@ def make_dataset(data: TrainingData, *, clip_length: int, every_nth: int, images
     """
     stored = stored_frame_shape(data)
     space_factor = pool_factor(stored, tuple(frame_shape))
+    if clip_length:
+        warn_short_videos(data.videos, clip_length * time_pool, clip_length, time_pool)
     loader = ElementLoader(data, clip_length * time_pool, every_nth, images_per_video, seed,
                            extras=extras, real_batches=real_batches)
     keys, specs = loader.keys(), loader.specs(stored)
@@ -313,6 +349,29 @@ def make_dataset(data: TrainingData, *, clip_length: int, every_nth: int, images
         else tf.data.experimental.AutoShardPolicy.OFF)
     ds = ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def warn_short_videos(videos: VideoSource, frames: int, clip_length: int,
+                      time_pool: int = 1) -> None:
+    """Warns (once per source and clip size) when clips of ``frames`` frames are
+    longer than some videos: their clips repeat the last frame (padding)."""
+    key = (id(videos), int(frames))
+    if key in _warned_short:
+        return
+    _warned_short.add(key)
+    lengths = np.asarray(videos.lengths(), np.int64)
+    readable = lengths[lengths > 0]
+    short = readable[readable < frames]
+    if not short.size:
+        return
+    setting = f"--clip_length={clip_length}" + (f" x {time_pool} (time pooling)"
+                                                if time_pool > 1 else "")
+    logging.warning(
+        "%s (%d frames per clip) is longer than %d of the %d videos of %r (%s frames "
+        "long): their clips repeat their last frame to fill the clip. Use --clip_length "
+        "<= %d to train on real frames only.", setting, frames, short.size, readable.size,
+        videos.name, f"{short.min()}" if short.min() == short.max()
+        else f"{short.min()}-{short.max()}", readable.min() // max(time_pool, 1))
 
 
 def report_skipped(data: TrainingData) -> int:

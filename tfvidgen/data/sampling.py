@@ -83,12 +83,42 @@ class FramePool:
             counts += [source.num_frames(int(i)) for i in indices]
         self.sources = np.asarray(self.sources)
         self.videos = np.asarray(self.videos)
-        self.cumulative = np.cumsum(counts)
+        self.counts = np.asarray(counts, np.int64)
+        self.cumulative = np.cumsum(self.counts)
         self.num_frames = int(self.cumulative[-1])
+        if self.num_frames <= 0:
+            raise ValueError(
+                f"no readable frames to sample images from: all {len(self.counts)} videos "
+                "have unreadable headers (listed in the warnings above); replace or remove "
+                "those files or point --data_dir at readable videos.")
+
+    def draw_position(self, rng, exclude=()):
+        """(pool position j, frame index) of a uniformly drawn frame, leaving out
+        the videos at the positions in ``exclude`` (None when nothing is left).
+
+        With nothing excluded it draws exactly as ``draw``; a caller that
+        excludes the videos it failed to read draws from the others, so that
+        one unreadable video with many frames cannot take every retry."""
+        if not exclude:
+            u = int(rng.integers(0, self.num_frames))
+            j = int(np.searchsorted(self.cumulative, u, side="right"))
+            return j, u - (0 if j == 0 else int(self.cumulative[j - 1]))
+        counts = self.counts.copy()
+        counts[list(exclude)] = 0
+        total = int(counts.sum())
+        if total <= 0:
+            return None
+        cumulative = np.cumsum(counts)
+        u = int(rng.integers(0, total))
+        j = int(np.searchsorted(cumulative, u, side="right"))
+        return j, u - (0 if j == 0 else int(cumulative[j - 1]))
+
+    def video_at(self, j: int):
+        """(source, video index) at pool position ``j``."""
+        return self.entries[self.sources[j]][0], int(self.videos[j])
 
     def draw(self, rng):
         """(source, video index, frame index) of a uniformly drawn frame."""
-        u = int(rng.integers(0, self.num_frames))
-        j = int(np.searchsorted(self.cumulative, u, side="right"))
-        first = 0 if j == 0 else int(self.cumulative[j - 1])
-        return self.entries[self.sources[j]][0], int(self.videos[j]), u - first
+        j, frame = self.draw_position(rng)
+        source, video = self.video_at(j)
+        return source, video, frame

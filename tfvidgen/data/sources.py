@@ -10,9 +10,27 @@ from __future__ import annotations
 
 import abc
 import logging
+import struct
 import threading
+import zlib
 
 import numpy as np
+
+try:
+    from PIL.Image import DecompressionBombError
+except ImportError:  # pragma: no cover  (Pillow is a dependency)
+    class DecompressionBombError(Exception):
+        pass
+
+# The most frames a video may have. A longer length read from a header or
+# metadata is taken as a corrupt or hostile file: it is skipped and reported
+# like one (it would otherwise dominate D_I's frame pool and the length table).
+MAX_FRAMES = 100_000
+
+# What decoders raise for corrupt, truncated or hostile files (Pillow, imageio,
+# zlib); ``VideoSource.read`` and header reads turn these into a skipped file.
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error,
+                 MemoryError, DecompressionBombError)
 
 
 class DatasetMissingError(FileNotFoundError):
@@ -97,7 +115,7 @@ class VideoSource(abc.ABC):
         except CorruptVideoError as e:
             self._record_skip(index, str(e))
             raise
-        except (OSError, ValueError, SyntaxError) as e:  # PIL/imageio decode errors
+        except DECODE_ERRORS as e:  # PIL/imageio decode errors, hostile headers
             self._record_skip(index, f"{type(e).__name__}: {e}")
             raise CorruptVideoError(f"{self.describe(index)}: {e}") from e
         if frames.dtype != np.uint8 or frames.shape[1:] != tuple(self.frame_shape):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from PIL import Image
 
 from tfvidgen import registry
 from tfvidgen.data import image_ops
@@ -79,14 +78,11 @@ class VideoFolderSource(image_ops.FileListSource):
         return strip_frame_count(*image_ops.image_header_size(self._paths[index]))
 
     def _read(self, index: int, frame_indices: np.ndarray) -> np.ndarray:
-        with Image.open(self._paths[index]) as image:
+        with image_ops.open_image(self._paths[index]) as image:
             image.load()  # decodes the strip once
             strip = image_ops.to_rgb(image)
         width, height = strip.size
-        n = strip_frame_count(width, height)
-        if self._lengths[index] < 0:
-            self._lengths[index] = n
-        self._check_indices(index, frame_indices)
+        self._check_indices(index, frame_indices)  # lengths from headers, with their limits
         out = np.empty((len(frame_indices),) + tuple(self.frame_shape), np.uint8)
         for k, f in enumerate(frame_indices):
             box = strip_frame_box(width, height, int(f))
