@@ -78,6 +78,22 @@ def test_rjgan_summary_frames_and_interpolation():
     assert named["summary_then_video"].shape[1] == 11
 
 
+def test_rjgan_residual_is_the_gru_output_by_default_and_a_projection_as_an_option():
+    task, _ = tiny_task("rjgan")
+    task.build()
+    rnn = task.latent_networks["residual_rnn"]
+    codes = task.draw_codes(StatelessNoise(0), 3, 6)
+    delta = (task.frame_latents(codes, 6, training=False) - codes.content[:, None]).numpy()
+    mu_t = tf.broadcast_to(codes.content[:, None], [3, 6, codes.content.shape[-1]])
+    gru_out = rnn.gru(tf.concat([codes.motion_noise, mu_t], -1), codes.motion_state).numpy()
+    np.testing.assert_allclose(delta, gru_out, atol=1e-6)  # seed 003: "the output of a GRU cell"
+    assert rnn.project is None
+    projected, _ = tiny_task("rjgan", residual_output="projection")
+    projected.build()
+    dense = projected.latent_networks["residual_rnn"].project
+    assert dense is not None and dense.kernel.shape == (8, 8)
+
+
 def test_rjgan_summary_frame_term_follows_its_period():
     task, data = tiny_task("rjgan", summary_frame_period=2)
     task.build()

@@ -43,6 +43,10 @@ class GANConfig(Settings):
     beta2: float = setting(0.999, "Adam beta2.", min=0.0, max=0.999999)
     weight_decay: float = setting(1e-5, "L2 weight decay added to gradients (PyTorch style).",
                                   min=0.0)
+    residual_output: str = setting(
+        "gru", "RJGAN: delta(t) is the GRU cell's output (seed 003, section 4.1), or "
+        "'projection': a linear map of it (residuals not confined to the GRU's range).",
+        choices=("gru", "projection"))
     summary_frame_period: int = setting(
         1, "RJGAN: show summary frames G_I(mu) to D_I every this many steps.", min=1)
     share_fakes: bool = setting(

@@ -19,8 +19,12 @@ loss pair (``--gan_loss``; the non-saturating pair above by default). Because mu
 in G_I's input space with a fixed prior, G_I alone is an image generator,
 and can be pre-trained as (or exported to) the image-only baseline.
 
-R_M's hidden state is mapped to delta(t) by a linear layer so that the
-residual is not confined to the GRU's (-1, 1) range.
+delta(t) is the output of the GRU cell, as section 4.1 says ("the output of
+a GRU cell"): a GRU state, which drifts into (-1, 1)^d from h(0) ~ N(0, I);
+``--residual_output=
+projection`` maps the GRU's output by a linear layer instead, so that the
+residual is not confined to that range (this package's default before it
+followed the paper).
 """
 from __future__ import annotations
 
@@ -33,24 +37,25 @@ from tfvidgen.models.video_gan import Codes
 
 
 class ResidualRNN(keras.layers.Layer):
-    """R_M: delta(t) = W h(t), h(t) = GRU([eps(t), mu], h(t-1))."""
+    """R_M: delta(t) = h(t) (or W h(t) with ``project``), h(t) = GRU([eps(t), mu], h(t-1))."""
 
-    def __init__(self, latent_dim, name="residual_rnn", **kwargs):
+    def __init__(self, latent_dim, project=False, name="residual_rnn", **kwargs):
         super().__init__(name=name, **kwargs)
         self.gru = video_gan.MotionGRU(latent_dim)
-        self.project = keras.layers.Dense(latent_dim)
+        self.project = keras.layers.Dense(latent_dim) if project else None
 
     def call(self, mu, eps, initial_state, training=False):
         mu_t = tf.broadcast_to(mu[:, None, :], tf.concat([tf.shape(eps)[:2], [mu.shape[-1]]], 0))
         h = self.gru(tf.concat([eps, mu_t], axis=-1), initial_state, training=training)
-        return self.project(h)
+        return self.project(h) if self.project is not None else h
 
 
 @registry.register_task("rjgan")
 class RJGAN(video_gan.VideoGANTask):
 
     def make_latent_networks(self):
-        return {"residual_rnn": ResidualRNN(self.config.latent_dim)}
+        return {"residual_rnn": ResidualRNN(
+            self.config.latent_dim, project=self.config.residual_output == "projection")}
 
     def generator_input_dim(self):
         return self.config.latent_dim
