@@ -188,7 +188,18 @@ def test_features_and_summaries():
     named = task.sample_summaries(StatelessNoise(0), {"video": clip(frames=6)})
     assert named["reconstruction"].shape == (4, 6, SIZE, 2 * SIZE + 1, 3)
     assert named["analogy"].shape == (1, 5 * SIZE, 5 * SIZE, 3)
-    assert task.sample(StatelessNoise(0), 5, 8).shape == (5, 8, SIZE, SIZE, 3)
+    # Samples reconstruct real clips given explicitly (no hidden context).
+    assert task.context_length(8) == 8
+    real = clip(batch=5, frames=8)
+    assert task.sample(StatelessNoise(0), 5, 8, context=real).shape == (5, 8, SIZE, SIZE, 3)
+    np.testing.assert_allclose(task.sample(StatelessNoise(0), 5, 8, context=real).numpy(),
+                               task.analogy(real[:, 0], real).numpy())
+    with pytest.raises(ValueError, match="reconstructs real clips"):
+        task.sample(StatelessNoise(0), 5, 8)
+    with pytest.raises(ValueError, match="real batch"):
+        task.sample_summaries(StatelessNoise(0), None)
+    assert task.sample_for_display(StatelessNoise(0), 5, {"video": clip(frames=6)}).shape == \
+        (5, 6, SIZE, SIZE, 3)
     # The representation does not predict: the prediction protocol refuses it cleanly.
     from tfvidgen.metrics.prediction import task_predictor
     with pytest.raises(ValueError, match="does not predict frames"):

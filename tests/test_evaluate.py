@@ -9,7 +9,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from helpers import ROOT, TINY_GAN_FLAGS, run_bin, tiny_data, tiny_task
-from tfvidgen import evaluate
+from tfvidgen import evaluate, experiment
 from tfvidgen.train.loop import TrainConfig, Trainer
 
 TINY = TINY_GAN_FLAGS
@@ -291,3 +291,65 @@ def test_two_afc_kit_from_runs(tiny_run, tmp_path):
             f.write(f"{t['task_id']},w1,{'left' if t['left'] == 'early' else 'right'}\n")
     proc = run("two_afc", "tally", f"--kit_dir={kit}", f"--answers={kit}/answers.csv")
     assert "100.0% of 4 judgements" in proc.stdout
+
+
+# Conditional models: samples continue held-out real clips ---------------------------------
+SVG_FLAGS = ["--model=svg_lp", "--dataset=smmnist", "--image_size=16", "--encoder_width=4",
+             "--g_dim=8", "--z_dim=2", "--rnn_size=8", "--n_past=2", "--n_future=2",
+             "--n_eval=4", "--synthetic_video_length=6", "--batch_size=2", "--max_steps=1",
+             "--summary_every=1", "--sample_every=100", "--num_samples=2"]
+
+
+@pytest.fixture(scope="module")
+def svg_run(tmp_path_factory):
+    from helpers import train_run
+    run_dir = str(tmp_path_factory.mktemp("svg") / "run")
+    train_run(SVG_FLAGS, run_dir)
+    return run_dir
+
+
+def test_svg_evaluation_conditions_on_held_out_real_context(svg_run, tmp_path):
+    from tfvidgen import runs
+    from tfvidgen.data import pipeline
+    task, data, step, values = runs.load_run(svg_run)
+    sampler = evaluate.TaskSampler(task, batch_size=4, name="svg_lp")
+    drawn = []
+    for kind in ("videos", "images"):
+        def record(*args, _inner=getattr(sampler, kind), _kind=kind, **kwargs):
+            out = _inner(*args, **kwargs)
+            drawn.append((_kind, kwargs.get("context"), out))
+            return out
+        setattr(sampler, kind, record)
+    config = evaluate.EvalConfig(
+        metrics=("fd", "parzen", "nn"), num_videos=4, extractor=FakeExtractor(),
+        parzen_samples=6, parzen_heldout=4, parzen_unit="videos", nn_samples=3, nn_k=1,
+        nn_max_train_items=10)
+    report = evaluate.evaluate(sampler, config, values=values, data=data)
+    assert {"fd_fake_4v_4f", "parzen_videos4f_6s", "nn_pixel_videos4f_3s"} <= \
+        set(report["metrics"])
+    for key in ("fd", "parzen", "nn"):
+        assert "'test' split" in report["details"][key]["conditioning"], key
+    assert [k for k, _, _ in drawn] == ["videos", "videos", "videos"]  # fd, parzen, nn
+    # fd and nn: the first n_past frames of clips of the held-out (test) split.
+    test = experiment.build_source({**values, "split": "test"})
+    expected = evaluate.real_clips(pipeline.split_sources(test, seed=0), 4, 2, 3)
+    train = evaluate.real_clips(data, 4, 2, 3)
+    for (_, context, videos), n in zip([drawn[0], drawn[2]], (4, 3)):
+        np.testing.assert_array_equal(context, expected[:n])
+        np.testing.assert_array_equal(videos[:, :2], context[:, :2])  # real frames first
+        assert videos.shape == (n, 4, 16, 16, 3)
+        assert (videos[:, :2].reshape(n, -1).max(axis=1) > 100).all()  # digits, not black
+        assert not np.array_equal(context, train[:n])  # not the training data
+    # parzen: clips of the validation half, so the scored test half stays unseen.
+    _, parzen_context, parzen_videos = drawn[1]
+    np.testing.assert_array_equal(parzen_videos[:, :2], parzen_context[:, :2])
+    assert "validation half" in report["details"]["parzen"]["conditioning"]
+    # Frames (parzen's default unit) are predicted frames after held-out context.
+    images, note = evaluate.Context(sampler, config, values=values, data=data) \
+        .generated_images(3)
+    assert images.shape == (3, 16, 16, 3) and "'test' split" in note
+    _, image_context, _ = drawn[-1]
+    assert image_context.shape == (3, 2, 16, 16, 3)
+    # Without context a prediction model's sampler refuses to sample.
+    with pytest.raises(evaluate.MetricUnavailable, match="continue the first 2 frames"):
+        evaluate.TaskSampler(task).videos(2, 4, seed=0)

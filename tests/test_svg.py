@@ -199,7 +199,7 @@ def test_prediction_depends_on_the_context_and_the_prior():
     assert not np.allclose(a[..., 0], a[..., 1])  # a colour model
 
 
-def test_summaries_and_sample_continue_the_real_batch():
+def test_summaries_and_samples_continue_real_clips_given_explicitly():
     task = built("svg_lp")
     batch = {"video": clip(batch=3, frames=5)}
     named = task.sample_summaries(StatelessNoise(0), batch)
@@ -208,13 +208,41 @@ def test_summaries_and_sample_continue_the_real_batch():
     assert named["reconstruction"].shape == (3, 5, SIZE, 2 * SIZE + 1, 3)
     np.testing.assert_array_equal(named["prediction"][:, :5, :, :SIZE].numpy(),
                                   batch["video"].numpy())
-    videos = task.sample(StatelessNoise(1), 5, 7)
+    assert task.context_length(7) == 2
+    context = clip(batch=5, frames=3, seed=4)
+    videos = task.sample(StatelessNoise(1), 5, 7, context=context)
     assert videos.shape == (5, 7, SIZE, SIZE, 3)
-    np.testing.assert_array_equal(videos[:, :2].numpy(),
+    np.testing.assert_array_equal(videos[:, :2].numpy(), context[:, :2].numpy())
+    # samples.gif: the run's fixed real batch, clip i % k for video i.
+    shown = task.sample_for_display(StatelessNoise(1), 5, batch)
+    assert shown.shape == (5, 6, SIZE, SIZE, 3)
+    np.testing.assert_array_equal(shown[:, :2].numpy(),
                                   tf.gather(batch["video"][:, :2], [0, 1, 2, 0, 1]).numpy())
+    # Images are the first predicted frame, not the (real) last context frame.
+    images = task.sample_images(StatelessNoise(1), 5, context=context)
+    np.testing.assert_allclose(
+        images.numpy(), task.predict(context[:, :2], 1, StatelessNoise(1))[:, 0].numpy())
     det = built("svg_det")
     assert set(det.sample_summaries(StatelessNoise(0), batch)) == {"prediction"}
-    assert det.sample(StatelessNoise(0), 2, 4).shape == (2, 4, SIZE, SIZE, 3)  # no context yet
+    assert det.sample(StatelessNoise(0), 2, 4, context=context[:2]).shape == (2, 4, SIZE, SIZE, 3)
+
+
+@pytest.mark.parametrize("name", ["svg_lp", "svg_det"])
+def test_sampling_a_prediction_model_without_context_fails_clearly(name):
+    task = built(name)
+    with pytest.raises(ValueError, match=r"predicts from real frames: sample needs context"):
+        task.sample(StatelessNoise(0), 2, 4)
+    with pytest.raises(ValueError, match="context"):
+        task.sample_images(StatelessNoise(0), 2)
+    with pytest.raises(ValueError, match="2 context clips for 3 videos"):
+        task.sample(StatelessNoise(0), 3, 4, context=clip(batch=2, frames=2))
+    with pytest.raises(ValueError, match=r">= 2"):
+        task.sample(StatelessNoise(0), 2, 4, context=clip(batch=2, frames=1))
+    with pytest.raises(ValueError, match="real batch"):
+        task.sample_for_display(StatelessNoise(0), 2, None)
+    with pytest.raises(ValueError, match="real batch"):
+        task.sample_summaries(StatelessNoise(0), None)
+    assert not hasattr(task, "set_sample_context")
 
 
 def test_build_task_from_flags_fills_the_svg_config():

@@ -332,13 +332,62 @@ class Task(abc.ABC):
         """
 
     # Sampling -----------------------------------------------------------------
-    @abc.abstractmethod
-    def sample(self, noise, num_videos, num_frames) -> tf.Tensor:
-        """Videos [N, T, H, W, C] in [-1, 1] (inference mode)."""
+    def context_length(self, num_frames: int) -> int:
+        """Real frames a sample of ``num_frames`` frames conditions on.
 
-    def sample_images(self, noise, num_images) -> tf.Tensor:
-        """Images [N, H, W, C] in [-1, 1]; by default the first frame of videos."""
-        return self.sample(noise, num_images, 1)[:, 0]
+        0 (the default): the task generates from noise alone and its
+        ``sample`` takes no ``context``. A conditional task (video
+        prediction, reconstruction) returns how many leading frames of real
+        clips ``sample`` needs as ``context``: evaluation passes held-out
+        clips, the trainer's samples.gif its fixed real batch
+        (``sample_for_display``). Nothing is conditioned on implicitly.
+        """
+        del num_frames
+        return 0
+
+    @abc.abstractmethod
+    def sample(self, noise, num_videos, num_frames, context=None) -> tf.Tensor:
+        """Videos [N, T, H, W, C] in [-1, 1] (inference mode).
+
+        Args:
+          noise: StatelessNoise (same seed, same videos) or tf.random.Generator.
+          num_videos: N.
+          num_frames: T.
+          context: conditional tasks only (``context_length(T)`` > 0, which
+            they require): real clips [N, >= context_length(T), H, W, C] in
+            [-1, 1] that the samples continue or reconstruct. Unconditional
+            tasks take none (and may leave the argument out).
+        """
+
+    def sample_images(self, noise, num_images, context=None) -> tf.Tensor:
+        """Images [N, H, W, C] in [-1, 1]; by default the first frame of videos
+        (``context``: a conditional task's real clips, see ``sample``)."""
+        if context is None:
+            return self.sample(noise, num_images, 1)[:, 0]
+        return self.sample(noise, num_images, 1, context=context)[:, 0]
+
+    def sample_for_display(self, noise, num_videos, batch=None) -> tf.Tensor:
+        """The videos of a run's samples.gif: ``sample`` of ``default_num_frames``.
+
+        Args:
+          noise: StatelessNoise with the run's seed.
+          num_videos: N.
+          batch: the trainer's fixed real batch (``Trainer.summary_batch``);
+            a conditional task continues its clips (clip i % k for video i),
+            an unconditional one ignores it.
+        Raises:
+          ValueError: a conditional task without ``batch``.
+        """
+        num_frames = self.default_num_frames
+        needed = self.context_length(num_frames)
+        if not needed:
+            return self.sample(noise, num_videos, num_frames)
+        if batch is None or "video" not in batch:
+            raise ValueError(f"{type(self).__name__} samples continue real clips: "
+                             "sample_for_display needs a real batch with 'video'")
+        clips = tf.convert_to_tensor(batch["video"], tf.float32)[:, :needed]
+        clips = tf.gather(clips, tf.range(num_videos) % tf.shape(clips)[0])
+        return self.sample(noise, num_videos, num_frames, context=clips)
 
     def sample_summaries(self, noise, batch=None) -> Dict[str, tf.Tensor]:
         """Named videos [N, T, H, W, C] or images [N, H, W, C] in [-1, 1] for TensorBoard.

@@ -309,31 +309,45 @@ class DRNet(_DRNetNetworks, base.Task):
                 "scene_accuracy": base.average(correct, global_batch_size)}
 
     # Sampling and summaries ---------------------------------------------------------
-    def set_sample_context(self, context_frames) -> None:
-        """Real clips [k, T, H, W, C] in [-1, 1] that ``sample`` reconstructs."""
-        self._sample_context = tf.convert_to_tensor(context_frames, tf.float32)
+    def context_length(self, num_frames: int) -> int:
+        """Conditional: a sample reconstructs a real clip of ``num_frames`` frames."""
+        return int(num_frames)
 
-    def sample(self, noise, num_videos, num_frames):
-        """Reconstructions of the fixed real clips (``set_sample_context``): the content
-        of each clip's first frame with the pose of each of its frames (frames past
-        the clip's end repeat it from the start)."""
-        clips = getattr(self, "_sample_context", None)
-        if clips is None:
-            size = self.data_spec.image_size
-            clips = -tf.ones([1, 1, size, size, self.data_spec.channels])
-        clips = tf.gather(clips, tf.range(num_videos) % tf.shape(clips)[0])
-        clips = tf.gather(clips, tf.range(num_frames) % tf.shape(clips)[1], axis=1)
+    def sample(self, noise, num_videos, num_frames, context=None):
+        """Reconstructions of real clips: the content of each clip's first frame with
+        the pose of each of its frames (D(h_c^1, h_p^t)).
+
+        Args:
+          context: real clips [num_videos, >= num_frames, H, W, C] in [-1, 1]
+            (required).
+        Raises:
+          ValueError: no context, or too few frames or clips.
+        """
+        del noise
+        if context is None:
+            raise ValueError(
+                "DRNet reconstructs real clips: sample needs context=[N, T, H, W, C] real "
+                "clips in [-1, 1] (bin/evaluate passes held-out clips, samples.gif the "
+                "trainer's real batch)")
+        clips = tf.convert_to_tensor(context, tf.float32)
+        shape = clips.shape
+        if (shape.rank != 5 or (isinstance(num_frames, int) and shape[1] is not None
+                                and shape[1] < num_frames)
+                or (isinstance(num_videos, int) and shape[0] is not None
+                    and shape[0] != num_videos)):
+            raise ValueError(f"DRNet: context must be {num_videos} real clips of >= "
+                             f"{num_frames} frames, got shape {shape}")
+        clips = clips[:, :num_frames]
         return self.analogy(clips[:, 0], clips)
 
     def sample_summaries(self, noise, batch=None) -> Dict[str, tf.Tensor]:
-        """``reconstruction``: each real clip beside D(h_c of its first frame, h_p of
-        frame t); ``analogy``: the content/pose grid of Figure 5.3 over frames of
-        different clips."""
-        if batch is not None:
-            self.set_sample_context(batch["video"][:4])
-        clips = getattr(self, "_sample_context", None)
-        if clips is None:
-            return {"samples": self.sample(noise, 4, self.default_num_frames)}
+        """``reconstruction``: each real clip of the trainer's fixed batch beside
+        D(h_c of its first frame, h_p of frame t); ``analogy``: the content/pose
+        grid of Figure 5.3 over frames of different clips."""
+        if batch is None:
+            raise ValueError("DRNet's summaries reconstruct real clips: pass the trainer's "
+                             "fixed real batch")
+        clips = tf.convert_to_tensor(batch["video"][:4], tf.float32)
         rec = prediction.mark_predicted(self.analogy(clips[:, 0], clips))
         frames = clips[:, 0] if clips.shape[0] > 1 else clips[0, ::max(1, clips.shape[1] // 4)]
         return {"reconstruction": prediction.side_by_side([clips, rec]),

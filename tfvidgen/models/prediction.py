@@ -6,8 +6,10 @@ A prediction task continues real context frames. Subclasses implement
 * the pixel conversion between the pipeline's [-1, 1] RGB and the model's
   [0, 1] frames of ``config.frame_channels`` channels (1: grey = the mean
   of RGB; outputs are broadcast back to the input's channels);
-* ``sample``: videos that continue the trainer's fixed real context (what
-  samples.gif and the generic evaluation show);
+* ``sample`` / ``sample_images``: samples that continue real context frames
+  given explicitly (``context_length`` = n_past): held-out clips in
+  evaluation, the trainer's fixed real batch in samples.gif
+  (``Task.sample_for_display``); without them they raise;
 * ``prediction_summaries``: ground truth beside ``draws`` predictions, with
   a red border on predicted frames;
 * the ``predict`` serving signature (context uint8 [N, n_past, H, W, C],
@@ -150,40 +152,66 @@ class PredictionTask(FramePixels, base.Task):
         return False
 
     # Sampling and summaries ---------------------------------------------------------
-    def set_sample_context(self, context_frames) -> None:
-        """Real context frames [k, >= n_past, H, W, C] in [-1, 1] that ``sample`` continues."""
-        self._sample_context = tf.convert_to_tensor(
-            context_frames, tf.float32)[:, :self.config.n_past]
+    def context_length(self, num_frames: int) -> int:
+        """Prediction is conditional: every sample continues ``n_past`` real frames."""
+        del num_frames
+        return self.config.n_past
 
-    def sample(self, noise, num_videos, num_frames):
-        """Prediction is conditional: videos continuing known context frames.
+    def checked_context(self, context, num_videos):
+        """Real context frames for ``sample``: float [N, n_past, H, W, C].
 
-        Video i continues context i % k of ``set_sample_context`` (set by
-        ``sample_summaries`` from the trainer's fixed real batch); with no
-        context set, a black one. The n_past context frames come first.
+        Raises:
+          ValueError: no context, fewer than n_past frames, or another count
+            of clips than ``num_videos``.
         """
-        n_past = self.config.n_past
-        context = getattr(self, "_sample_context", None)
+        name, n_past = type(self).__name__, self.config.n_past
         if context is None:
-            size = self.data_spec.image_size
-            context = -tf.ones([1, n_past, size, size, self.data_spec.channels])
-        index = tf.range(num_videos) % tf.shape(context)[0]
-        context = tf.gather(context, index)
-        future = self.predict(context, tf.maximum(num_frames - n_past, 0), noise)
+            raise ValueError(
+                f"{name} predicts from real frames: sample needs context=[N, >= {n_past}, H, "
+                "W, C] real clips in [-1, 1] that the samples continue (bin/evaluate passes "
+                "held-out clips, samples.gif the trainer's real batch)")
+        context = tf.convert_to_tensor(context, tf.float32)
+        shape = context.shape
+        if shape.rank != 5 or (shape[1] is not None and shape[1] < n_past):
+            raise ValueError(f"{name}: context must be real clips [N, >= {n_past}, H, W, C], "
+                             f"got shape {shape}")
+        if isinstance(num_videos, int) and shape[0] is not None and shape[0] != num_videos:
+            raise ValueError(f"{name}: {shape[0]} context clips for {num_videos} videos")
+        return context[:, :n_past]
+
+    def sample(self, noise, num_videos, num_frames, context=None):
+        """Videos continuing real clips: their n_past frames, then predictions.
+
+        Args:
+          context: real clips [num_videos, >= n_past, H, W, C] in [-1, 1]
+            (required: see ``checked_context``).
+        Returns:
+          [num_videos, num_frames, H, W, C]: the context frames, then
+          ``num_frames - n_past`` predicted ones.
+        """
+        context = self.checked_context(context, num_videos)
+        future = self.predict(context, tf.maximum(num_frames - self.config.n_past, 0), noise)
         return tf.concat([context, future], axis=1)[:, :num_frames]
 
-    def prediction_summaries(self, noise, batch=None, rows: int = 4):
+    def sample_images(self, noise, num_images, context=None):
+        """The first predicted frame after each context (its last frame is real)."""
+        context = self.checked_context(context, num_images)
+        return self.predict(context, 1, noise)[:, 0]
+
+    def prediction_summaries(self, noise, batch, rows: int = 4):
         """``prediction``: each row is the ground truth, then one prediction (three
         for a stochastic model); predicted frames have a red border.
 
+        Args:
+          batch: the trainer's fixed real batch, whose first ``rows`` clips
+            are continued.
         Returns (named summaries, the ground truth shown [rows, T, H, W, C]).
         """
         c = self.config
-        if batch is not None:
-            self.set_sample_context(batch["video"][:rows])
-            truth = tf.convert_to_tensor(batch["video"][:rows], tf.float32)
-        else:
-            truth = self.sample(noise, rows, c.n_past)
+        if batch is None:
+            raise ValueError(f"{type(self).__name__}'s summaries continue real clips: pass "
+                             "the trainer's fixed real batch")
+        truth = tf.convert_to_tensor(batch["video"][:rows], tf.float32)
         context = truth[:, :c.n_past]
         horizon = self.num_eval_future
         columns = [pad_time(truth, c.n_past + horizon)]

@@ -289,11 +289,17 @@ class Trainer:
             summaries.video_summaries({k: v.numpy() for k, v in named.items()}, step)
 
     def write_sample_files(self, path: str | None = None, num: int | None = None) -> str:
-        """samples.gif in the run directory (a grid of generated videos)."""
+        """samples.gif in the run directory (a grid of generated videos; a conditional
+        task's continue the run's fixed real batch, ``Task.sample_for_display``)."""
         path = path or os.path.join(self.config.model_dir, "samples.gif")
         num = num or self.config.num_samples
+        batch = self.summary_batch
+        if batch is None and self.task.context_length(self.task.default_num_frames):
+            # No step ran in this process (a finished run resumed): the current phase's batch.
+            batch = self.strategy.experimental_local_results(
+                next(iter(self.dataset(self.current_step))))[0]
         with self.task.sampling_weights():
-            videos = self.task.sample(StatelessNoise(self.config.seed), num,
-                                      self.task.default_num_frames)
+            videos = self.task.sample_for_display(StatelessNoise(self.config.seed), num,
+                                                  batch=batch)
         summaries.write_gif(path, videos.numpy())
         return path
