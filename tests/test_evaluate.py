@@ -353,3 +353,21 @@ def test_svg_evaluation_conditions_on_held_out_real_context(svg_run, tmp_path):
     # Without context a prediction model's sampler refuses to sample.
     with pytest.raises(evaluate.MetricUnavailable, match="continue the first 2 frames"):
         evaluate.TaskSampler(task).videos(2, 4, seed=0)
+
+
+def test_a_prediction_export_samples_through_predict_like_the_run(svg_run, tmp_path):
+    from tfvidgen import export, runs
+    task, data, _, _ = runs.load_run(svg_run)
+    path = export.export(task, str(tmp_path), "svg_lp", 1, warmup_batch_sizes=())
+    saved = evaluate.SavedModelSampler(path, batch_size=2)
+    in_process = evaluate.TaskSampler(task, batch_size=2)
+    assert saved.default_num_frames == in_process.default_num_frames == 4
+    assert saved.context_length(4) == in_process.context_length(4) == 2
+    context = evaluate.real_clips(data, 3, 2, seed=1)
+    videos = saved.videos(3, 4, seed=0, context=context)
+    np.testing.assert_array_equal(videos[:, :2], context)
+    np.testing.assert_array_equal(videos, in_process.videos(3, 4, seed=0, context=context))
+    np.testing.assert_array_equal(saved.images(3, seed=0, context=context),
+                                  in_process.images(3, seed=0, context=context))
+    with pytest.raises(evaluate.MetricUnavailable, match="conditional"):
+        saved.videos(3, 4, seed=0)
