@@ -113,7 +113,8 @@ class Context:
         return halves[0], halves[1], desc + "; validation: even-indexed videos, test: odd"
 
     # Samples ----------------------------------------------------------------------
-    def _conditioning(self, n: int, frames: int, heldout) -> Tuple[Optional[np.ndarray], Optional[str]]:
+    def _conditioning(self, n: int, frames: int,
+                      heldout) -> Tuple[Optional[np.ndarray], Optional[str]]:
         """(real clips to condition on, description), or (None, None) for an
         unconditional sampler. ``heldout``: (TrainingData, description) to
         draw them from (default: the held-out split)."""

@@ -206,7 +206,8 @@ class SavedModelSampler:
                                  np.asarray(context)[:n])
         if "sample_images" in self.signatures:
             sig = self.signatures["sample_images"]
-            return self._batches(n, seed, lambda s, c, _: sig(seed=s, num_images=c)["image"].numpy())
+            return self._batches(
+                n, seed, lambda s, c, _: sig(seed=s, num_images=c)["image"].numpy())
         return self.videos(n, 1, seed)[:, 0]
 
     def predictor(self) -> Callable:
