@@ -58,6 +58,7 @@ def test_sizes_and_settings():
     assert lapgan.pyramid_sizes(lapgan.LapganConfig(pyramid_sizes="8,14,28"), 32) == (8, 14, 28)
     with pytest.raises(lapgan.ConfigError, match="pyramid_sizes"):
         lapgan.LapganConfig(pyramid_sizes="8,8")
+    assert lapgan.pyramid_sizes(lapgan.LapganConfig(pyramid_sizes="32"), 32) == (32,)
     with pytest.raises(lapgan.ConfigError, match="train_level"):
         lapgan.LapganConfig(pyramid_sizes="8,16", train_level=2)
     task = tiny_task()
@@ -176,3 +177,28 @@ def test_export_round_trip(tmp_path):
     assert {"serving_default", "sample", "refine"} <= set(sigs)
     assert {k: int(v) for k, v in savedmodel.default_values(sigs["sample"]).items()} == {
         "label": -1, "stop_level": 0}
+
+
+@pytest.mark.parametrize("name,levels", [("lapgan_cifar10", 3), ("lapgan_cc_cifar10", 3),
+                                         ("lapgan_gan_cifar10", 1), ("lapgan_stl10", 5),
+                                         ("lapgan_lsun_tower", 5),
+                                         ("lapgan_synthetic_expressions", 3)])
+def test_configs_parse(name, levels):
+    from tfvidgen import experiment
+    try:
+        values, config = experiment.parse_command(
+            [f"--flagfile={os.path.join(ROOT, 'configs', name + '.cfg')}"])
+    finally:
+        experiment.parse_command([])
+    task = lapgan.LAPGAN(config, DataSpec(image_size=values["image_size"],
+                                          class_names=tuple("abcdefghij")))
+    assert task.num_levels == levels and task.config.optimizer == "sgd"
+    assert task.config.class_conditional == (name == "lapgan_cc_cifar10")
+
+
+def test_bin_train_with_no_other_flag(tmp_path):
+    """bin/train --model=lapgan --model_dir=DIR trains on the built-in data (one step here)."""
+    from helpers import run_bin
+    run_bin("train", "--model=lapgan", f"--model_dir={tmp_path}", "--max_steps=1")
+    flags = (tmp_path / "flags.txt").read_text()
+    assert "--model=lapgan" in flags and os.path.exists(tmp_path / "samples.gif")

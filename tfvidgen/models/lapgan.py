@@ -46,7 +46,8 @@ class LapganConfig(Settings):
     batch_size: int = setting(128, "Images per step (the reference code's 128).", min=1)
     pyramid_sizes: str = setting(
         "", "Image sizes of the pyramid, coarsest first (CIFAR-10 8,14,28 or 8,16,32; STL-10 "
-        "8,16,32,64,96; LSUN 4,8,16,32,64). Empty: --coarsest_size doubling up to --image_size.")
+        "8,16,32,64,96; LSUN 4,8,16,32,64; one size: Table 4.1's plain fully connected GAN). "
+        "Empty: --coarsest_size doubling up to --image_size.")
     coarsest_size: int = setting(8, "Coarsest size when --pyramid_sizes is empty.", min=2)
     crop_from: int = setting(0, "Real images arrive at this size and one of their four corner "
                              "crops of the finest size is used (CIFAR-10's 28x28 crops of "
@@ -100,10 +101,11 @@ class LapganConfig(Settings):
         except ValueError:
             raise ConfigError("--pyramid_sizes, --g_features and --d_features are "
                               "comma-separated integers") from None
-        if self.pyramid_sizes and (len(sizes) < 2 or list(sizes) != sorted(set(sizes))
+        if self.pyramid_sizes and (not sizes or list(sizes) != sorted(set(sizes))
                                    or sizes[0] < 2):
-            raise ConfigError(f"--pyramid_sizes must be at least two increasing sizes >= 2, "
-                              f"coarsest first; got {self.pyramid_sizes!r}")
+            raise ConfigError(f"--pyramid_sizes must be increasing sizes >= 2, coarsest first "
+                              f"(one size: the plain fully connected GAN); got "
+                              f"{self.pyramid_sizes!r}")
         if not g or not d or min(g + d) < 1:
             raise ConfigError("--g_features and --d_features need at least one positive size")
         if self.crop_from and sizes and self.crop_from < sizes[-1]:
@@ -118,7 +120,7 @@ def pyramid_sizes(config: LapganConfig, image_size: int) -> tuple:
     if config.pyramid_sizes:
         return _ints(config.pyramid_sizes)
     ratio = math.log2(image_size / config.coarsest_size)
-    if ratio < 1 or ratio != int(ratio):
+    if ratio < 0 or ratio != int(ratio):
         raise ConfigError(f"--image_size={image_size} is not --coarsest_size="
                           f"{config.coarsest_size} times a power of two: set --pyramid_sizes")
     return tuple(config.coarsest_size * 2 ** i for i in range(int(ratio) + 1))
