@@ -202,3 +202,42 @@ def test_bin_train_with_no_other_flag(tmp_path):
     run_bin("train", "--model=lapgan", f"--model_dir={tmp_path}", "--max_steps=1")
     flags = (tmp_path / "flags.txt").read_text()
     assert "--model=lapgan" in flags and os.path.exists(tmp_path / "samples.gif")
+
+
+def test_parzen_matches_a_gaussian_in_closed_form():
+    """Centres all at mu: the Parzen window is exactly N(mu, sigma^2 I)."""
+    from tfvidgen.metrics import parzen
+    rng = np.random.default_rng(0)
+    mu, sigma = rng.standard_normal(12), 0.3
+    x = mu + sigma * rng.standard_normal([20, 12])
+    want = (-np.sum((x - mu) ** 2, 1) / (2 * sigma ** 2) - 6 * np.log(2 * np.pi * sigma ** 2))
+    np.testing.assert_allclose(parzen.log_parzen(x, np.tile(mu, [5, 1]), sigma), want,
+                               rtol=1e-9)
+
+
+def test_multiscale_parzen_conditions_on_the_true_low_pass():
+    from tfvidgen.evaluate import EvalConfig, TaskSampler, evaluate
+    from tfvidgen.metrics import parzen
+    from tfvidgen.models import lapgan_parzen
+    task = tiny_task()
+    samples = np.random.default_rng(1).uniform(0, 1, [6, 16, 16, 3])
+    levels, kwargs = lapgan_parzen.multiscale_inputs(task, samples, num_centres=3, seed=4)
+    assert levels == 2 and kwargs["coarse_centres"].shape == (3, 16, 16, 3)
+    real = np.random.default_rng(2).uniform(0, 1, [2, 16, 16, 3])
+    lows = parzen.pyramid(real, 2)[1]  # 4 x the 4x4 block means
+    highs = kwargs["highpass_fn"](1, lows)[1]  # level 1: G_1 refines the true 4x4 image
+    noise = StatelessNoise(lapgan_parzen.derive_seed(4, 1, 0))
+    coarse = tf.repeat(tf.constant(lows[1:2] / 4 * 2 - 1, tf.float32), 3, axis=0)
+    fine = task.refine(noise, coarse, 1, None).numpy()
+    want = parzen.haar_split(2 * (np.clip(fine, -1, 1) + 1) / 2)[1]
+    np.testing.assert_allclose(highs, want, atol=1e-5)
+    with pytest.raises(ValueError, match="halve"):
+        lapgan_parzen.multiscale_inputs(tiny_task(pyramid_sizes="4,7,14"), samples[:, :14, :14],
+                                        3)
+    # Through the protocols of bin/evaluate.
+    report = evaluate(TaskSampler(task, batch_size=4),
+                      EvalConfig(metrics=("parzen", "parzen_ms"), parzen_samples=4,
+                                 parzen_heldout=4), data=tiny_images())
+    assert set(report["metrics"]) == {"parzen_frames_4s", "parzen_ms2_frames_4s"}
+    assert report["details"]["parzen_ms"]["conditional"] is True
+    assert all(np.isfinite(v) for v in report["metrics"].values())

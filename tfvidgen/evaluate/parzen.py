@@ -58,8 +58,16 @@ def multiscale_parzen_protocol(ctx: Context, spec=None):
     from tfvidgen.metrics import parzen
     cfg = ctx.config
     samples, val, test, desc, t, note = parzen_setup(ctx)
-    result = parzen.multiscale_evaluate(samples, val, test, levels=cfg.parzen_levels)
-    name = (f"parzen_ms{cfg.parzen_levels}_{cfg.parzen_unit}" + (f"{t}f" if t else "")
+    levels, conditional = cfg.parzen_levels, {}
+    # A model that refines a coarse image (LAPGAN) gives q_k(h | l) given the true low pass.
+    hook = getattr(getattr(ctx.sampler, "task", None), "multiscale_parzen", None)
+    if hook is not None and t is None:
+        try:
+            levels, conditional = hook(samples, cfg)
+        except ValueError as e:
+            raise MetricUnavailable(f"parzen_ms: {e}") from None
+    result = parzen.multiscale_evaluate(samples, val, test, levels=levels, **conditional)
+    name = (f"parzen_ms{levels}_{cfg.parzen_unit}" + (f"{t}f" if t else "")
             + f"_{cfg.parzen_samples}s")
     details = with_conditioning({"name": name, **result, "heldout": desc}, note)
     return {name: result["mean"]}, details, {}

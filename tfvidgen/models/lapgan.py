@@ -375,6 +375,13 @@ class LAPGAN(base.Task):
         out["chain"] = self.chain_grid([x[:8] for x in chain])
         return out
 
+    def multiscale_parzen(self, samples, eval_config):
+        """The ``parzen_ms`` protocol's conditional terms q_k(h | l) (section 4.4.1):
+        ``tfvidgen.models.lapgan_parzen.multiscale_inputs``."""
+        from tfvidgen.models import lapgan_parzen
+        return lapgan_parzen.multiscale_inputs(self, samples, eval_config.parzen_samples,
+                                               eval_config.seed, eval_config.batch_size)
+
     # Training ---------------------------------------------------------------------------------
     def real_images(self, batch, rng):
         images = batch["video"][:, 0]
