@@ -241,3 +241,27 @@ def test_multiscale_parzen_conditions_on_the_true_low_pass():
     assert set(report["metrics"]) == {"parzen_frames_4s", "parzen_ms2_frames_4s"}
     assert report["details"]["parzen_ms"]["conditional"] is True
     assert all(np.isfinite(v) for v in report["metrics"].values())
+
+
+def test_levels_trained_in_parallel_runs_are_gathered(tmp_path):
+    from helpers import train_run
+    from tfvidgen import runs
+    from tfvidgen.models.lapgan_gather import gather_levels
+    args = ["--model=lapgan", "--dataset=synthetic_expressions", "--synthetic_identities=2",
+            "--synthetic_takes=1", "--synthetic_video_length=2", "--image_size=16",
+            "--pyramid_sizes=8,16", "--batch_size=2", "--z_dim=4", "--coarse_g_hidden=8",
+            "--coarse_d_hidden=8", "--g_features=4", "--d_features=4", "--max_steps=1",
+            "--checkpoint_every=100", "--sample_every=100"]
+    trained = {k: train_run(args + [f"--train_level={k}"], tmp_path / f"level{k}")
+               for k in (1, 0)}
+    for k, task in trained.items():
+        assert [p.name for p in task.phases()] == [task.level_name(k)]
+    gather_levels([str(tmp_path / "level1"), str(tmp_path / "level0")], str(tmp_path / "all"))
+    task, _, step, values = runs.load_run(str(tmp_path / "all"))
+    assert step == 1 and values["train_level"] == -1
+    for k in (0, 1):
+        for a, b in zip(task.generators[k].get_weights(), trained[k].generators[k].get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert task.sample_images(StatelessNoise(0), 2).shape == (2, 16, 16, 3)
+    with pytest.raises(ValueError, match="level"):
+        gather_levels([str(tmp_path / "level0")], str(tmp_path / "only0"))
