@@ -30,6 +30,7 @@ def main(argv):
     from tfvidgen.settings import ConfigError
     from tfvidgen.train import strategies
     from tfvidgen.train.checkpoints import atomic_write
+    from tfvidgen.train.errors import TrainingError
     from tfvidgen.train.loop import Trainer
 
     quiet.quiet_python_logging()  # --verbosity brings TensorFlow's detail back
@@ -42,7 +43,8 @@ def main(argv):
         data = experiment.build_training_data(values)
         spec = experiment.data_spec(data, values["image_size"])
         task = experiment.build_task(values, spec, config)
-    except (DatasetMissingError, ConfigError, ValueError, FileNotFoundError) as e:
+    except (DatasetMissingError, ConfigError, ValueError, FileNotFoundError,
+            TrainingError) as e:
         fail(str(e))
     hooks = []
     if values["eval_every"]:  # periodic evaluation under eval/ (docs/evaluation.md)
@@ -54,7 +56,7 @@ def main(argv):
             fail(f"--eval_metrics: {e}")
     try:  # builds the networks, resumes or warm-starts (pre-trained networks of another run)
         trainer = Trainer(task, data, train_config, strategy, hooks=hooks)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, TrainingError) as e:
         fail(str(e))
     # Written once the settings proved buildable, so a failed start leaves no run behind.
     atomic_write(experiment.flags_file(train_config.model_dir),
@@ -64,8 +66,13 @@ def main(argv):
           f"step {trainer.current_step}/{train_config.max_steps}, "
           f"{strategy.num_replicas_in_sync} replica(s), run dir {train_config.model_dir}",
           file=sys.stderr)
-    trainer.train()
+    try:  # diverged, unwritable run directory, unreadable data, lost worker: one line
+        trainer.train()
+    except TrainingError as e:
+        fail(str(e))
     if not trainer.is_chief:
+        if trainer.stop_requested:
+            sys.exit(130)
         return
     path = trainer.write_sample_files()
     print(f"samples: {path}", file=sys.stderr)

@@ -28,6 +28,7 @@ import logging
 import os
 import signal
 import time
+import traceback
 
 import keras
 import numpy as np
@@ -37,6 +38,10 @@ from tfvidgen.data import pipeline
 from tfvidgen.models import phases as phases_lib
 from tfvidgen.models.base import StatelessNoise, Task
 from tfvidgen.train import checkpoints, progress, strategies, summaries
+from tfvidgen.train.errors import ClusterError, DataStopError, NonFiniteError, first_line
+
+# Metric key of the stop vote that multi-worker steps sum over every replica.
+_STOP_VOTE = "__stop_vote"
 
 
 @dataclasses.dataclass
@@ -70,7 +75,11 @@ class Trainer:
         self.hooks = list(hooks)
         self.summary_batch = None
         self.stop_requested = False
-        os.makedirs(config.model_dir, exist_ok=True)
+        checkpoints.check_writable(config.model_dir)  # read-only, no permission: one line
+        # Under multi-worker a stop (SIGTERM on any worker) is agreed in the next step,
+        # so that every worker saves the same step together (saves are collective).
+        self.num_workers = strategies.num_workers(strategy)
+        self._stop_vote = tf.Variable(0.0, trainable=False, name="stop_vote")
         # Same seed -> same initial weights (Keras initialisers draw from its global seed).
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
@@ -125,19 +134,26 @@ class Trainer:
 
         It sets ``task.alpha`` from the step counter when the phase fades in,
         runs ``task.train_step`` on every replica, sums the metrics and
-        increments the step.
+        increments the step. Under multi-worker the metrics also hold the sum
+        of the workers' stop votes (``_STOP_VOTE``).
         """
         phase = phase or self.phase
         task, strategy, step, rng = self.task, self.strategy, self.step, self.rng
         global_batch = self.config.batch_size
+        stop_vote = self._stop_vote if self.num_workers > 1 else None
+
+        def replica_step(b, s, vote):
+            metrics = task.train_step(b, s, rng, global_batch)
+            if vote is not None:
+                metrics = {**metrics, _STOP_VOTE: vote}
+            return metrics
 
         def distributed_step(batch):
             current = step.read_value()
             if phase.fade_in_steps:
                 task.alpha.assign(phase.alpha(current))
-            per_replica = strategy.run(
-                lambda b, s: task.train_step(b, s, rng, global_batch),
-                args=(batch, current))
+            vote = stop_vote.read_value() if stop_vote is not None else None
+            per_replica = strategy.run(replica_step, args=(batch, current, vote))
             metrics = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
                        for k, v in per_replica.items()}
             step.assign_add(1)
@@ -181,14 +197,25 @@ class Trainer:
         del frame
         if self.stop_requested:  # second signal: stop now
             raise KeyboardInterrupt
-        logging.warning("Signal %d: saving a checkpoint and stopping after this step.", signum)
+        logging.warning("Signal %d: saving a checkpoint and stopping after this step%s.",
+                        signum, " (with every worker)" if self.num_workers > 1 else "")
         self.stop_requested = True
 
     # -------------------------------------------------------------------------
     def train(self, max_steps: int | None = None) -> dict:
         """Runs until ``max_steps`` (total, counting resumed steps) or a signal.
 
+        A checkpoint is written at the end and on a stop by SIGINT/SIGTERM
+        (between steps), never after a failed step; no checkpoint is written
+        from non-finite state.
+
         Returns the last metrics (floats).
+        Raises:
+          NonFiniteError: a loss or a checkpointed variable is NaN or infinite.
+          RunDirError: a checkpoint cannot be written (read-only, disk full).
+          DataStopError: the input pipeline cannot deliver data.
+          ClusterError: a step failed in a collective with the other workers.
+          (each a ``TrainingError`` with a one-line message naming the fix)
         """
         cfg = self.config
         max_steps = cfg.max_steps if max_steps is None else max_steps
@@ -201,27 +228,58 @@ class Trainer:
                 pass
         bar = progress.Progress(max_steps, start)
         metrics, last_time, last_step = {}, time.monotonic(), start
-        diverged = False
+        saved_step = start if self.resumed_from else None
+        iterator = None
         try:
-            iterator = None
-            while self.current_step < max_steps and not self.stop_requested:
+            while self.current_step < max_steps:
+                if self.stop_requested and self.num_workers == 1:
+                    break
                 phase = self.phase_at(self.current_step)
                 if phase.name != self.phase.name:
                     self.enter_phase(phase)
                     iterator, self.summary_batch = None, None
                 if iterator is None:
                     iterator = iter(self.dataset(self.current_step, phase))
-                batch = next(iterator)
+                try:
+                    batch = next(iterator)
+                except tf.errors.OpError as e:
+                    # The frames of this traceback inside tf.distribute hold the
+                    # iterator. Cleared, the ``finally`` below releases it while Python
+                    # runs: left to interpreter exit, its destructor waits for a
+                    # numpy_function call whose thread Python no longer lets run (a hang).
+                    traceback.clear_frames(e.__traceback__)
+                    stop = pipeline.data_error(self.data)
+                    if stop is None:
+                        raise
+                    raise DataStopError(str(stop)) from None
                 if self.summary_batch is None:
                     self.summary_batch = self.strategy.experimental_local_results(batch)[0]
-                metrics = self._train_step(batch)
+                if self.num_workers > 1:
+                    self._stop_vote.assign(1.0 if self.stop_requested else 0.0)
+                try:
+                    metrics = self._train_step(batch)
+                except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError,
+                        tf.errors.AbortedError, tf.errors.CancelledError,
+                        tf.errors.InternalError) as e:
+                    if self.num_workers == 1:
+                        raise
+                    traceback.clear_frames(e.__traceback__)
+                    raise ClusterError(
+                        f"step {self.current_step + 1} failed in a collective operation "
+                        f"with the other workers ({first_line(e, 200)}): a worker stopped "
+                        "or is unreachable. No checkpoint was written; start every worker "
+                        f"again to resume from {self.checkpoints.latest or 'step 0'}.") from None
                 step = self.current_step
                 metrics = {k: float(v) for k, v in metrics.items()}
+                if metrics.pop(_STOP_VOTE, 0.0) > 0:
+                    self.stop_requested = True  # some worker was signalled: all stop here
                 if not all(np.isfinite(v) for v in metrics.values()):
-                    diverged = True  # keep the last good checkpoint as the latest
-                    raise FloatingPointError(
-                        f"non-finite loss at step {step}: {metrics}. The last checkpoint "
-                        f"({self.checkpoints.latest}) is kept; lower --learning_rate and resume.")
+                    bad = ", ".join(f"{k}={v}" for k, v in metrics.items() if not np.isfinite(v))
+                    raise NonFiniteError(
+                        f"training diverged: non-finite loss at step {step} ({bad}). No "
+                        f"checkpoint was written from this state; "
+                        f"{self.checkpoints.kept_message()}. Lower --learning_rate and "
+                        "train into a new --model_dir.")
                 bar.update(step, metrics)
                 if step % cfg.summary_every == 0 or step == max_steps:
                     now = time.monotonic()
@@ -233,16 +291,25 @@ class Trainer:
                 self.run_hooks(step, last=step == max_steps)
                 if step % cfg.checkpoint_every == 0 and step < max_steps:
                     self.checkpoints.save(step)
+                    saved_step = step
+                if self.stop_requested and self.num_workers > 1:
+                    break
+            # A clean stop (the end, or a signal between steps): save. A failed step
+            # raised above and saves nothing.
+            if self.current_step > start and saved_step != self.current_step:
+                self.checkpoints.save(self.current_step)
         finally:
+            iterator = None  # noqa: F841  (released now, not at interpreter exit)
             bar.close()
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
-            if self.current_step > start and not diverged:
-                self.checkpoints.save(self.current_step)
             skipped = pipeline.report_skipped(self.data)
             if skipped:
                 logging.warning("%d unreadable files were skipped (listed above).", skipped)
-            self.writer.flush()
+            try:
+                self.writer.flush()
+            except (OSError, tf.errors.OpError) as e:
+                logging.warning("TensorBoard events could not be written: %s", first_line(e))
         return metrics
 
     # -------------------------------------------------------------------------
