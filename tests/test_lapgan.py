@@ -265,3 +265,18 @@ def test_levels_trained_in_parallel_runs_are_gathered(tmp_path):
     assert task.sample_images(StatelessNoise(0), 2).shape == (2, 16, 16, 3)
     with pytest.raises(ValueError, match="level"):
         gather_levels([str(tmp_path / "level0")], str(tmp_path / "only0"))
+
+
+def test_parzen_of_a_model_of_crops_or_smaller_images():
+    """Real frames meet the samples' size: pooled by an integer factor, else centre-cropped."""
+    from tfvidgen.evaluate import EvalConfig, TaskSampler, evaluate
+    from tfvidgen.evaluate.parzen import match_size
+    x = np.arange(2 * 4 * 4 * 1, dtype=np.float32).reshape(2, 4, 4, 1)
+    np.testing.assert_array_equal(match_size(x, 2)[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
+    np.testing.assert_array_equal(match_size(x, 3), x[:, 0:3, 0:3])
+    for sizes, crop in (("4,7,14", 16), ("4,8", 0)):
+        task = tiny_task(pyramid_sizes=sizes, crop_from=crop)
+        report = evaluate(TaskSampler(task, batch_size=4),
+                          EvalConfig(metrics=("parzen",), parzen_samples=4, parzen_heldout=4),
+                          data=tiny_images())
+        assert np.isfinite(report["metrics"]["parzen_frames_4s"])

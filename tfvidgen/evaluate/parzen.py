@@ -23,6 +23,21 @@ def _items(ctx: Context, kind: str, data, n: int, seed: int, t: int):
     return unit(real_clips(data, n, t, seed, ctx.every_nth))
 
 
+def match_size(items, size: int):
+    """Real frames [..., H, W, C] at the samples' side ``size``: average-pooled by H / size
+    when it is an integer (the training pipeline's pooling), else centre-cropped (a model
+    of crops: LAPGAN's 28x28 CIFAR-10)."""
+    h = items.shape[-3]
+    if h == size or h < size:
+        return items
+    if h % size == 0:
+        f = h // size
+        shape = items.shape[:-3] + (size, f, size, f, items.shape[-1])
+        return items.reshape(shape).mean(axis=(-4, -2))
+    top = (h - size) // 2
+    return items[..., top:top + size, top:top + size, :]
+
+
 def parzen_setup(ctx: Context):
     """(samples, validation items, test items, held-out description, clip length or None,
     conditioning note) in [0, 1]."""
@@ -36,7 +51,8 @@ def parzen_setup(ctx: Context):
                      else ctx.generated_videos(cfg.parzen_samples, t, heldout))
     val = _items(ctx, cfg.parzen_unit, val_data, cfg.parzen_heldout, cfg.seed + 1, t)
     test = _items(ctx, cfg.parzen_unit, test_data, cfg.parzen_heldout, cfg.seed + 2, t)
-    return unit(samples), val, test, desc, t, note
+    size = samples.shape[-3]
+    return unit(samples), match_size(val, size), match_size(test, size), desc, t, note
 
 
 @protocol("parzen")
