@@ -149,6 +149,24 @@ def test_trains_every_level_on_one_and_two_replicas(replicas, tmp_path, cpu_stra
     assert float(schedule(25)) == pytest.approx(0.005)
 
 
+def test_sgd_momentum_rises_per_epoch_and_adam_is_available():
+    opt = lapgan.ScheduledSGD(0.1, 0.5, 0.1, 0.65, steps_per_epoch=1)
+    var = tf.Variable(0.0)
+    opt.build([var])
+    velocity, momenta = 0.0, []
+    for _ in range(3):
+        momenta.append(float(opt.current_momentum()))
+        opt.apply_gradients([(tf.constant(1.0), var)])
+    assert momenta == pytest.approx([0.5, 0.6, 0.65])  # +0.1 per epoch, capped
+    position = 0.0
+    for m in momenta:  # v <- m v - lr g; w <- w + v
+        velocity = m * velocity - 0.1
+        position += velocity
+    assert float(var.numpy()) == pytest.approx(position, rel=1e-5)
+    adam = lapgan.make_optimizer(lapgan.LapganConfig(optimizer="adam"))
+    assert isinstance(adam, tf.keras.optimizers.Adam) or type(adam).__name__ == "Adam"
+
+
 def test_export_round_trip(tmp_path):
     from tfvidgen.serving import savedmodel
     task = tiny_task(class_conditional=True)
