@@ -50,7 +50,8 @@ def test_tally_and_plot(tmp_path):
     assert result["sources"]["real"]["mean"][0] == pytest.approx(0.5)
     assert result["sources"]["real"]["std"][0] == pytest.approx(0.5)
     assert result["sources"]["lapgan"]["mean"][-1] == pytest.approx((1 / 3 + 1) / 2)
-    assert result["sources"]["lapgan"]["n"][-1] == 6 and np.isnan(result["sources"]["real"]["mean"][1])
+    assert result["sources"]["lapgan"]["n"][-1] == 6
+    assert np.isnan(result["sources"]["real"]["mean"][1])
     path = real_or_fake.plot(result, str(tmp_path / "fig.png"))
     assert os.path.getsize(path) > 1000
     with pytest.raises(ValueError, match="kit"):

@@ -60,7 +60,8 @@ _PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Real or generated?</title>
 <style>
 body {{ font-family: sans-serif; background: #808080; color: #000; text-align: center; }}
-#stage {{ width: {size}px; height: {size}px; margin: 20px auto; background: rgb({gray},{gray},{gray}); }}
+#stage {{ width: {size}px; height: {size}px; margin: 20px auto;
+         background: rgb({gray},{gray},{gray}); }}
 #stage img {{ width: {size}px; height: {size}px; image-rendering: pixelated; }}
 .examples img {{ width: 64px; height: 64px; margin: 2px; image-rendering: pixelated; }}
 button {{ font-size: 18px; margin: 8px; padding: 6px 18px; }}
