@@ -20,7 +20,7 @@ PROBE = {"body": 10, "bottomwear": 50, "topwear": 30, "hair": 12, "shoes": 58}  
 
 def make_sheets(folder, variants=2):
     """LPC-shaped sheets (832x1344 RGBA): in cell (r, c), layer L of variant v paints
-    its band of rows with R = 30 + 50 v + layer, G = 10 c, B = 10 r; hair only on
+    its band of rows with R = 30 + 50 v + layer, G = 20 c, B = 12 r; hair only on
     the left half so that the body shows at row 10 on the right."""
     for k, (layer, (top, bottom)) in enumerate(BANDS.items()):
         os.makedirs(folder / layer, exist_ok=True)
@@ -30,7 +30,7 @@ def make_sheets(folder, variants=2):
                 for c in range(13):
                     cell = sheet[r * 64:(r + 1) * 64, c * 64:(c + 1) * 64]
                     width = 32 if layer == "hair" else 64
-                    cell[top:bottom, :width] = (30 + 50 * v + k, 10 * c, 10 * r, 255)
+                    cell[top:bottom, :width] = (30 + 50 * v + k, 20 * c, 12 * r, 255)
             Image.fromarray(sheet, "RGBA").save(folder / layer / f"{v}.png")
     return folder
 
@@ -86,7 +86,7 @@ def test_clips_labels_and_attributes_match_the_layers(sheets, tmp_path):
                     x = 40 if layer == "body" else 5
                     np.testing.assert_array_equal(
                         frames[t, PROBE[layer], x],
-                        (30 + 50 * variant + k, 10 * (t % columns), 10 * (row0 + 1 + direction)),
+                        (30 + 50 * variant + k, 20 * (t % columns), 12 * (row0 + 1 + direction)),
                         err_msg=f"{source.describe(index)} frame {t} {layer}")
                 assert frames[t, 2].max() == 0  # black background
     with pytest.raises(IndexError):
@@ -132,3 +132,26 @@ def test_real_sheets(tmp_path):
     frames = source.read(4)
     assert frames.shape == (8, 16, 16, 3) and 0 < frames.mean() < 128
     assert frames[:, 0].max() == 0 and not np.array_equal(frames[0], frames[3])
+
+
+def test_judge_learns_the_labels_and_the_protocol_scores_a_model(sheets, tmp_path):
+    import tensorflow as tf
+    from tfvidgen.metrics import sprites_judge
+    from tfvidgen.models import dsa
+    from tfvidgen.models.base import DataSpec
+    tf.keras.utils.set_random_seed(0)
+    train = small(sheets, tmp_path, size=16)
+    judge = sprites_judge.train_classifier(train, steps=200, batch_size=16, num_variants=2,
+                                           learning_rate=3e-3)
+    real = sprites_judge.accuracy(judge, train)
+    assert set(real) == set(sprites.ATTRIBUTES) | {"action"}
+    assert min(real[a] for a in sprites.ATTRIBUTES) > 0.9, real
+    assert real["action"] > 0.6, real  # chance: 1/9
+    task = dsa.DSA(dsa.DSAConfig(hidden=8, conv_width=4, static_dim=4, dynamic_dim=2),
+                   DataSpec(image_size=16))
+    task.build()
+    scores = sprites_judge.protocol(task, judge, small(sheets, tmp_path, "test", 16),
+                                    num_videos=20)
+    assert set(scores) == {f"fixed_static/{a}" for a in sprites.ATTRIBUTES} | {
+        "fixed_static/mean", "fixed_dynamic/action"}
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
