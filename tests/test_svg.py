@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -30,6 +31,8 @@ def tiny_svg(name, **overrides):
 
 
 def built(name, responsive=False, **overrides):
+    # Seeded: the checks on an untrained model must not depend on the tests run before.
+    keras.utils.set_random_seed(0)
     task = tiny_svg(name, **overrides)
     task.build()
     if responsive:  # N(0, 0.02) conv kernels leave untrained outputs ~ 0.5 whatever the input
