@@ -299,3 +299,17 @@ def test_parzen_of_a_model_of_crops_or_smaller_images():
                           EvalConfig(metrics=("parzen",), parzen_samples=4, parzen_heldout=4),
                           data=tiny_images())
         assert np.isfinite(report["metrics"]["parzen_frames_4s"])
+
+
+def test_corner_crops_and_a_step_on_crops():
+    images = tf.reshape(tf.range(2 * 4 * 4, dtype=tf.float32), [2, 4, 4, 1])
+    crops = lapgan.corner_crops(images, 3, tf.constant([3, 1]))
+    np.testing.assert_array_equal(crops[0].numpy(), images[0, 1:, 1:].numpy())
+    np.testing.assert_array_equal(crops[1].numpy(), images[1, :3, 1:].numpy())
+    task = tiny_task(pyramid_sizes="4,7,14", crop_from=16, train_level=0)
+    assert [p.image_size for p in task.phases()] == [16]
+    batch = {"video": tf.random.stateless_uniform([4, 1, 16, 16, 3], [0, 1], -1, 1),
+             "label": tf.constant([0, 1, 2, 0])}
+    rng = tf.random.Generator.from_seed(0)
+    metrics = tf.function(lambda b: task.train_step(b, 0, rng, 4))(batch)
+    assert np.isfinite(float(metrics["d_level0_loss"]))
