@@ -99,6 +99,11 @@ def test_sampling_is_reproducible_and_any_length():
         assert not np.allclose(a, task.sample(StatelessNoise(4), 2, 6))
     rj = built("rjvae")
     assert rj.sample_images(StatelessNoise(1), 3).shape == (3, SIZE, SIZE, 3)
+    named = rj.sample_summaries(StatelessNoise(0), {"video": clips(2)})
+    assert set(named) == {"samples", "reconstruction", "swap", "summary_prior",
+                          "summary_posterior"}
+    assert named["summary_posterior"].shape == (2, SIZE, SIZE, 3)
+    assert named["swap"].shape == (2, 4, SIZE, 4 * SIZE + 3, 3)
 
 
 def test_swap_exchanges_the_codes_it_names():

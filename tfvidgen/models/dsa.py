@@ -402,10 +402,16 @@ class RJVAE(SequentialVAE):
                 "summary": base.to_uint8(self.summary_frames(g))}
 
     def sample_summaries(self, noise, batch=None):
-        """DSA's, plus summary frames Dec(mu) from the prior and, with a batch, from q(mu|x)."""
+        """DSA's, plus summary frames Dec(mu) with mu from the prior and, with a batch,
+        from q(mu | x_1:T) (Fig. 7 of seed 003)."""
         named = super().sample_summaries(noise, batch)
         named["summary_prior"] = self.sample_images(noise, 8)
         if batch is not None and "video" in batch:
             truth = tf.convert_to_tensor(batch["video"], tf.float32)[:8]
-            named["summary_posterior"] = self.summary_frames(self.encode_means(truth)[0])
+            named["summary_posterior"] = self.summary_frames(self.posterior_summary(truth, noise))
         return named
+
+    def posterior_summary(self, videos, noise):
+        """mu ~ q(mu | x_1:T) [B, G] for clips in [-1, 1] (one reparameterised draw)."""
+        mu, logvar = self.posterior_global(self.features(to01(videos)))
+        return losses.reparameterize(mu, logvar, noise.normal(tf.shape(mu)))
