@@ -5,6 +5,8 @@ to do; ``bin/train`` prints it without a traceback and exits with status 2.
 """
 from __future__ import annotations
 
+import re
+
 
 class TrainingError(RuntimeError):
     """A run cannot start or continue; the message names the fix."""
@@ -31,11 +33,16 @@ class DataStopError(TrainingError):
 
 
 def first_line(error: BaseException, limit: int = 300) -> str:
-    """The first non-empty line of ``error``'s message (TensorFlow errors carry
-    whole tracebacks and op names after it), cut to ``limit`` characters."""
+    """The first line of ``error``'s message that says something, cut to
+    ``limit`` characters. TensorFlow errors wrap it in boilerplate ("Graph
+    execution error:", "Detected at node ...", an indented stack, a
+    ``{{function_node ...}}`` prefix), which is skipped."""
     text = getattr(error, "message", None) or str(error)
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line if len(line) <= limit else line[:limit] + "..."
+    for raw in text.splitlines():
+        if raw[:1].isspace():  # stack lines of "Detected at node ..."
+            continue
+        line = re.sub(r"^\{\{[^}]*\}\}\s*", "", raw.strip())
+        if not line or line == "Graph execution error:" or line.startswith("Detected at node"):
+            continue
+        return line if len(line) <= limit else line[:limit] + "..."
     return type(error).__name__

@@ -229,9 +229,9 @@ class Trainer:
         bar = progress.Progress(max_steps, start)
         metrics, last_time, last_step = {}, time.monotonic(), start
         saved_step = start if self.resumed_from else None
-        iterator = None
+        iterator, agreed_stop = None, False
         try:
-            while self.current_step < max_steps:
+            while self.current_step < max_steps and not agreed_stop:
                 if self.stop_requested and self.num_workers == 1:
                     break
                 phase = self.phase_at(self.current_step)
@@ -249,30 +249,25 @@ class Trainer:
                     # numpy_function call whose thread Python no longer lets run (a hang).
                     traceback.clear_frames(e.__traceback__)
                     stop = pipeline.data_error(self.data)
-                    if stop is None:
-                        raise
-                    raise DataStopError(str(stop)) from None
+                    if stop is not None:
+                        raise DataStopError(str(stop)) from None
+                    self._raise_if_peer_lost(e)  # the iterator agrees on batches too
+                    raise
                 if self.summary_batch is None:
                     self.summary_batch = self.strategy.experimental_local_results(batch)[0]
                 if self.num_workers > 1:
                     self._stop_vote.assign(1.0 if self.stop_requested else 0.0)
                 try:
                     metrics = self._train_step(batch)
-                except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError,
-                        tf.errors.AbortedError, tf.errors.CancelledError,
-                        tf.errors.InternalError) as e:
-                    if self.num_workers == 1:
-                        raise
+                except tf.errors.OpError as e:
                     traceback.clear_frames(e.__traceback__)
-                    raise ClusterError(
-                        f"step {self.current_step + 1} failed in a collective operation "
-                        f"with the other workers ({first_line(e, 200)}): a worker stopped "
-                        "or is unreachable. No checkpoint was written; start every worker "
-                        f"again to resume from {self.checkpoints.latest or 'step 0'}.") from None
+                    self._raise_if_peer_lost(e)
+                    raise
                 step = self.current_step
                 metrics = {k: float(v) for k, v in metrics.items()}
                 if metrics.pop(_STOP_VOTE, 0.0) > 0:
-                    self.stop_requested = True  # some worker was signalled: all stop here
+                    # Some worker was signalled: every worker stops after this step.
+                    self.stop_requested = agreed_stop = True
                 if not all(np.isfinite(v) for v in metrics.values()):
                     bad = ", ".join(f"{k}={v}" for k, v in metrics.items() if not np.isfinite(v))
                     raise NonFiniteError(
@@ -292,8 +287,6 @@ class Trainer:
                 if step % cfg.checkpoint_every == 0 and step < max_steps:
                     self.checkpoints.save(step)
                     saved_step = step
-                if self.stop_requested and self.num_workers > 1:
-                    break
             # A clean stop (the end, or a signal between steps): save. A failed step
             # raised above and saves nothing.
             if self.current_step > start and saved_step != self.current_step:
@@ -311,6 +304,19 @@ class Trainer:
             except (OSError, tf.errors.OpError) as e:
                 logging.warning("TensorBoard events could not be written: %s", first_line(e))
         return metrics
+
+    def _raise_if_peer_lost(self, error: tf.errors.OpError) -> None:
+        """Raises ClusterError for what a multi-worker collective reports when a
+        worker died or cannot be reached (nothing for a single worker)."""
+        lost = (tf.errors.DeadlineExceededError, tf.errors.UnavailableError,
+                tf.errors.AbortedError, tf.errors.CancelledError, tf.errors.InternalError)
+        if self.num_workers == 1 or not isinstance(error, lost):
+            return
+        raise ClusterError(
+            f"step {self.current_step + 1} failed in a collective operation with the "
+            f"other workers ({first_line(error, 160)}): a worker stopped or cannot be "
+            "reached. No checkpoint was written; start every worker again to resume "
+            f"from {self.checkpoints.latest or 'step 0'}.") from None
 
     # -------------------------------------------------------------------------
     def write_scalars(self, step: int, metrics: dict, steps_per_s: float) -> None:
