@@ -125,8 +125,9 @@ def wait_for_peers(me, peers, timeout: float, poll: float = 0.2) -> None:
         else:
             listener = socket.create_server(("", port))
     except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
         raise ClusterError(f"this {name} cannot listen on its TF_CONFIG address {address} "
-                           f"({e.strerror}): another process holds the port; stop it or "
+                           f"({reason}): another process holds the port; stop it or "
                            "give this task a free port in TF_CONFIG.") from None
     listener.setblocking(False)
     reached, heard, failure = set(), set(), {}
