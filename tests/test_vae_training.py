@@ -38,7 +38,22 @@ def _trainer(variant, model_dir, strategy):
     config = TrainConfig(model_dir=str(model_dir), max_steps=4, batch_size=2, seed=3,
                          summary_every=100, sample_every=100, checkpoint_every=100,
                          num_samples=2)
-    return Trainer(tiny(variant), tiny_data(), config, strategy)
+    # A large learning rate, so that a network the checkpoint missed would show.
+    return Trainer(tiny(variant, learning_rate=0.01), tiny_data(), config, strategy)
+
+
+def test_checkpoint_restores_every_network_variable(tmp_path, cpu_strategy):
+    from tfvidgen import runs
+    trainer = _trainer("dsa_full", tmp_path, cpu_strategy(1))
+    trainer.config.max_steps = 1
+    trainer.train()
+    fresh = tiny("dsa_full", learning_rate=0.01)
+    fresh.build()
+    assert fresh.encoder.levels == 1 and len(fresh.encoder.weights) == 4
+    assert runs.restore(fresh, trainer.checkpoints.latest) == 1  # raises naming what is missing
+    for name, net in trainer.task.networks().items():
+        for a, b in zip(weights(net), weights(fresh.networks()[name])):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_resume_continues_like_an_uninterrupted_run(tmp_path, cpu_strategy):

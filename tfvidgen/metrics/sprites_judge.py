@@ -46,24 +46,25 @@ class SpritesClassifier(keras.Model):
     def __init__(self, num_variants=sprites_lib.NUM_VARIANTS, width=32, hidden=128,
                  image_size=64, name="sprites_classifier", **kwargs):
         super().__init__(name=name, **kwargs)
-        levels = max(1, int(np.log2(image_size // 4)))
-        self.convs = [keras.layers.Conv2D(min(width * 2 ** i, 256), 3, 2, "same",
-                                          activation="relu", name=f"conv_{i}")
-                      for i in range(levels)]
+        # Layers are attributes (tf.train.Checkpoint does not follow a Keras 3 model's lists).
+        self.levels = max(1, int(np.log2(image_size // 4)))
+        for i in range(self.levels):
+            setattr(self, f"conv_{i}", keras.layers.Conv2D(
+                min(width * 2 ** i, 256), 3, 2, "same", activation="relu", name=f"conv_{i}"))
         self.flatten = keras.layers.Flatten()
         self.hidden = keras.layers.Dense(hidden, activation="relu", name="hidden")
         classes = [num_variants] * len(sprites_lib.ATTRIBUTES) + [len(sprites_lib.CLASS_NAMES)]
-        self.heads = [keras.layers.Dense(n, name=f"head_{name}")
-                      for n, name in zip(classes, HEADS)]
+        for n, head in zip(classes, HEADS):
+            setattr(self, f"head_{head}", keras.layers.Dense(n, name=f"head_{head}"))
 
     def call(self, videos):
         batch = tf.shape(videos)[0]
         x = tf.reshape(videos, tf.concat([[-1], tf.shape(videos)[2:]], 0))
-        for conv in self.convs:
-            x = conv(x)
+        for i in range(self.levels):
+            x = getattr(self, f"conv_{i}")(x)
         x = tf.reshape(self.flatten(x), tf.stack([batch, -1]))
         x = self.hidden(x)
-        return {name: head(x) for name, head in zip(HEADS, self.heads)}
+        return {name: getattr(self, f"head_{name}")(x) for name in HEADS}
 
 
 def labels_of(source, indices) -> Dict[str, np.ndarray]:

@@ -47,14 +47,18 @@ class FrameEncoder(keras.Model):
 
     def __init__(self, image_size=64, width=256, hidden=512, name="encoder", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.convs = [layers.Conv2D(width, 3, 2, "same", activation=_lrelu, name=f"conv_{i}")
-                      for i in range(num_levels(image_size))]
+        # Layers are attributes, not a list: tf.train.Checkpoint does not follow the
+        # lists of a Keras 3 model.
+        self.levels = num_levels(image_size)
+        for i in range(self.levels):
+            setattr(self, f"conv_{i}", layers.Conv2D(width, 3, 2, "same", activation=_lrelu,
+                                                     name=f"conv_{i}"))
         self.out = layers.Conv2D(hidden, 8, 1, "valid", activation=_lrelu, name="conv_out")
         self.flatten = layers.Flatten()
 
     def call(self, x):
-        for conv in self.convs:
-            x = conv(x)
+        for i in range(self.levels):
+            x = getattr(self, f"conv_{i}")(x)
         return self.flatten(self.out(x))
 
 
@@ -69,14 +73,16 @@ class FrameDecoder(keras.Model):
         self.reshape = layers.Reshape([1, 1, hidden])
         self.first = layers.Conv2DTranspose(width, 8, 1, "valid", activation=_lrelu,
                                             name="deconv_in")
-        self.ups = [layers.Conv2DTranspose(width, 3, 2, "same", activation=_lrelu,
-                                           name=f"deconv_{i}") for i in range(levels - 1)]
+        self.num_ups = levels - 1
+        for i in range(self.num_ups):
+            setattr(self, f"deconv_{i}", layers.Conv2DTranspose(
+                width, 3, 2, "same", activation=_lrelu, name=f"deconv_{i}"))
         self.out = layers.Conv2DTranspose(channels, 3, 2, "same", name="deconv_out")
 
     def call(self, z):
         x = self.first(self.reshape(self.dense(z)))
-        for up in self.ups:
-            x = up(x)
+        for i in range(self.num_ups):
+            x = getattr(self, f"deconv_{i}")(x)
         return self.out(x)
 
 
