@@ -115,13 +115,16 @@ def test_the_pipeline_delivers_labels_with_each_clip(sheets, tmp_path):
     np.testing.assert_array_equal(batch["label"], 3 * batch["action"] + batch["direction"])
 
 
-def test_missing_sheets_say_what_to_download_where_and_which_flag(tmp_path):
+def test_missing_sheets_say_what_to_download_where_and_which_flag(tmp_path, monkeypatch):
     with pytest.raises(DatasetMissingError) as error:
         registry.DATASETS.get("sprites")(DataConfig(data_dir=str(tmp_path / "nowhere")))
     message = str(error.value)
     assert "\n" not in message and "--data_dir" in message
     assert "Universal-LPC-spritesheet" in message and "shared/data/lpc_sprites" in message
     assert REAL.endswith(os.path.join("shared", "data", "lpc_sprites"))
+    monkeypatch.setattr(sprites, "default_data_dir", lambda: str(tmp_path / "default"))
+    with pytest.raises(DatasetMissingError, match="no --data_dir given and .*default"):
+        sprites.Sprites()
 
 
 @pytest.mark.skipif(not os.path.isdir(REAL), reason="no ../shared/data/lpc_sprites")

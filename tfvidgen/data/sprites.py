@@ -178,6 +178,9 @@ class Sprites(VideoSource):
         super().__init__()
         if split not in ("train", "test", "all"):
             raise ValueError(f"Sprites split must be train, test or all, got {split!r}")
+        if data_dir is None and not os.path.isdir(default_data_dir()):
+            raise DatasetMissingError(f"no --data_dir given and {default_data_dir()} (the "
+                                      f"default) does not exist. {HOW_TO_GET}")
         data_dir = data_dir or default_data_dir()
         paths = _sheet_paths(data_dir, num_variants)
         train, test = split_characters(num_variants, num_train)
