@@ -101,3 +101,40 @@ def test_missing_weights(tmp_path):
     for path in (None, str(tmp_path / "none.npz")):
         with pytest.raises(extractors.WeightsMissingError, match="--c3d_path="):
             extractors.get_extractor("c3d", path)
+
+
+def test_fc6_features_for_seed_004_fid(tmp_path):
+    """c3d-fc6: fc6 activations of the converted released layout (seed 004, section 8.3)."""
+    weights = _chainer_weights(TINY["widths"], TINY["fc_units"], TINY["num_classes"])
+    path = tmp_path / "conv3d_tiny.npz"
+    np.savez(path, **weights)
+    model = c3d.load_c3d(str(path), **TINY)
+    x = np.random.default_rng(3).normal(size=[16, 112, 112, 3]).astype(np.float32)
+    fc6, logits = model.features_and_logits(x[None], "fc6")
+    h = _reference_pool5(x.transpose(3, 0, 1, 2), weights)
+    np.testing.assert_allclose(fc6.numpy()[0], np.maximum(weights["fc6/W"] @ h
+                                                          + weights["fc6/b"], 0),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(logits.numpy()[0], _reference(x.transpose(3, 0, 1, 2),
+                                                             weights)[1], rtol=1e-4, atol=1e-4)
+    ex = c3d.C3DExtractor(model, features="fc6")
+    assert ex.name == "c3d-fc6"
+    videos = np.random.default_rng(4).integers(0, 256, [2, 16, 64, 64, 3], dtype=np.uint8)
+    want = model.features_and_logits(c3d.preprocess(videos, c3d.load_mean()), "fc6")[0]
+    np.testing.assert_allclose(ex.activations(videos), want.numpy(), rtol=1e-5, atol=1e-5)
+    # Released key spellings: "conv1a/W", "conv1a_W" and "predictor/conv1a/W" all load.
+    for rename in (lambda k: k.replace("/", "_"), lambda k: "predictor/" + k):
+        np.savez(tmp_path / "renamed.npz", **{rename(k): v for k, v in weights.items()})
+        again = c3d.load_c3d(str(tmp_path / "renamed.npz"), **TINY)
+        np.testing.assert_array_equal(again.fc6.kernel.numpy(), model.fc6.kernel.numpy())
+    with pytest.raises(extractors.WeightsMissingError, match="--c3d_path="):
+        extractors.get_extractor("c3d-fc6", str(tmp_path / "none.npz"))
+
+
+def _reference_pool5(x, w):
+    """pool5's flattened output of the numpy reference (Chainer's channel-first order):
+    the reference run with identity fully connected layers (pool5 is >= 0 after ReLU)."""
+    n = w["fc6/W"].shape[1]
+    eye, zero = np.eye(n, dtype=np.float32), np.zeros(n, np.float32)
+    return _reference(x, {**w, "fc6/W": eye, "fc6/b": zero, "fc7/W": eye, "fc7/b": zero,
+                          "fc8/W": eye, "fc8/b": zero})[1]

@@ -198,3 +198,19 @@ def test_configs_parse(name):
     assert task.data_requirements().clip_length == config.num_frames
     if name.endswith("ucf101") or name.endswith("golf"):
         assert values["image_size"] == 64
+
+
+def test_is_of_real_clips_is_a_protocol():
+    """is_real: Table 8.1's "maximum possible" from the same code as is (real clips)."""
+    from test_evaluate import FakeExtractor
+    from tfvidgen import evaluate
+    task = _task("vgan")
+    task.build()
+    config = evaluate.EvalConfig(metrics=("is", "is_real"), extractor=FakeExtractor(),
+                                 is_splits=2, is_split_size=3)
+    report = evaluate.evaluate(evaluate.TaskSampler(task, batch_size=3, name="vgan"), config,
+                               data=tiny_data())
+    assert set(report["metrics"]) == {"is_fake_2x3_4f", "is_fake_2x3_4f_std",
+                                      "is_real_fake_2x3_4f", "is_real_fake_2x3_4f_std"}
+    assert report["metrics"]["is_real_fake_2x3_4f"] >= 1.0
+    assert "training data" in report["details"]["is_real"]["real"]

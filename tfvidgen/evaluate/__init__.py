@@ -41,7 +41,7 @@ _LAZY = {
     "make_extractor": "context", "real_clips": "context", "real_images": "context",
     "TaskSampler": "samplers", "SavedModelSampler": "samplers",
     "find_saved_model": "samplers", "load_sampler": "samplers",
-    "fd_protocol": "fd", "is_protocol": "fd",
+    "fd_protocol": "fd", "is_protocol": "fd", "is_real_protocol": "fd",
     "prediction_protocol": "prediction", "prediction_horizon": "prediction",
     "parzen_protocol": "parzen", "multiscale_parzen_protocol": "parzen",
     "nn_protocol": "nn", "training_items": "nn",

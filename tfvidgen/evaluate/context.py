@@ -180,7 +180,7 @@ def make_extractor(spec: str, config: EvalConfig):
     kwargs = {}
     if name.startswith("i3d"):
         path = path or config.i3d_path
-    elif name == "c3d":
+    elif name.startswith("c3d"):  # c3d, c3d-fc6
         path = path or config.c3d_path
         if config.c3d_mean_path:
             kwargs["mean_path"] = config.c3d_mean_path

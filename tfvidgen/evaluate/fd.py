@@ -6,6 +6,16 @@
   from the training data as the trainer draws them.
 * ``is``: classifier (Inception) score over S splits of B samples, mean and
   std (seed 003: 10 x 128 images), ``is_<extractor>_<S>x<B>`` (+ ``_std``).
+* ``is_real``: the same score of real clips of the training data, drawn as
+  the trainer draws them: the "maximum possible" row of seed 004's Table
+  8.1, ``is_real_<extractor>_<S>x<B>_<T>f``.
+
+Seed 004 / TGAN on UCF101 (``--extractor=c3d``, TGAN's C3D and mean clip):
+``--metrics=is --is_splits=1 --is_split_size=10000`` is TGAN's protocol
+(one split of ~10,000 16-frame samples; frames resized to 128, mean clip
+subtracted, centre 112 crop: ``tfvidgen.metrics.c3d``); seed 004's FID is
+``--metrics=fd --extractor=c3d-fc6 --num_videos=10000`` (fc6 features; 64x64
+samples are resized to 128 by the same preprocessing).
 
 A conditional model's samples continue held-out clips (``Context``).
 """
@@ -61,3 +71,24 @@ def is_protocol(ctx: Context, spec=None):
     details = {"name": name, "mean": float(mean), "std": float(std), "extractor": ext.name,
                "num_splits": cfg.is_splits, "split_size": cfg.is_split_size, "num_frames": t}
     return {name: float(mean), name + "_std": float(std)}, with_conditioning(details, note), {}
+
+
+@protocol("is_real")
+def is_real_protocol(ctx: Context, spec=None):
+    """The classifier score of real clips (seed 004, Table 8.1's maximum possible)."""
+    from tfvidgen.metrics import classifier_score_splits
+    ext = ctx.extractor(spec)
+    cfg = ctx.config
+    n = cfg.is_splits * cfg.is_split_size
+    if getattr(ext, "kind", "video") == "image":
+        samples, t = real_images(ctx.data, n, cfg.seed), None
+    else:
+        t = ctx.clip_length(ext)
+        samples = real_clips(ctx.data, n, t, cfg.seed, ctx.every_nth)
+    mean, std = classifier_score_splits(ext.logits(samples), num_splits=cfg.is_splits)
+    name = _metric_name("is_real", ext.name, num_splits=cfg.is_splits,
+                        split_size=cfg.is_split_size, num_frames=t)
+    details = {"name": name, "mean": float(mean), "std": float(std), "extractor": ext.name,
+               "num_splits": cfg.is_splits, "split_size": cfg.is_split_size, "num_frames": t,
+               "real": "training data, clips drawn as the trainer draws them"}
+    return {name: float(mean), name + "_std": float(std)}, details, {}

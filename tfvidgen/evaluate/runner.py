@@ -22,7 +22,7 @@ from tfvidgen.evaluate.specs import check_train_metrics, parse_metric_specs
 def check(ctx: Context, specs) -> None:
     """Fails before any work when a requested metric cannot run (no extractor, no predictor)."""
     for name, spec in specs:
-        if name in ("fd", "is"):
+        if name in ("fd", "is", "is_real"):
             ctx.extractor(spec)
         elif name == "ssim":
             ctx.sampler.predictor()

@@ -77,14 +77,21 @@ class C3D(keras.Model):
         self.fc8 = layers.Dense(num_classes, name="fc8")
 
     def call(self, x, training=False):
+        return self.features_and_logits(x, "fc7")
+
+    def features_and_logits(self, x, layer="fc7"):
+        """(fc6 or fc7 activations after ReLU, fc8 logits) of preprocessed clips."""
+        if layer not in ("fc6", "fc7"):
+            raise ValueError(f"C3D features are fc6 or fc7, got {layer!r}")
         for conv in CONVS:
             x = getattr(self, conv)(x)
             if conv in POOL_AFTER:
                 window = POOL_AFTER[conv]
                 x = tf.nn.max_pool3d(x, [1, *window, 1], [1, *window, 1], "SAME")
         x = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
-        fc7 = self.fc7(self.fc6(x))
-        return fc7, self.fc8(fc7)
+        fc6 = self.fc6(x)
+        fc7 = self.fc7(fc6)
+        return (fc6 if layer == "fc6" else fc7), self.fc8(fc7)
 
 
 def build_c3d(num_classes=NUM_CLASSES, widths=WIDTHS, fc_units=4096) -> C3D:
@@ -178,16 +185,43 @@ def convert_c3d(npz_path, h5_path, **build_kwargs) -> str:
     return h5_path
 
 
-class C3DExtractor(Extractor):
-    """16-frame clips -> fc7 activations (4096) and fc8 logits (101)."""
+class _LayerOutputs:
+    """model(x) -> (activations of ``layer``, logits), the Extractor's model interface."""
 
-    def __init__(self, model: C3D, mean: np.ndarray | None = None, batch_size=16):
+    def __init__(self, model: C3D, layer: str):
+        self.model, self.layer = model, layer
+
+    def __call__(self, x, training=False):
+        return self.model.features_and_logits(x, self.layer)
+
+
+class C3DExtractor(Extractor):
+    """16-frame clips -> fc7 (or fc6) activations (4096) and fc8 logits (101).
+
+    ``features="fc6"`` is seed 004's FID (section 8.3: C3D's fc6, 4096-d,
+    instead of pool5's 8192); its name is ``c3d-fc6``, so metric names say
+    which layer (``fd_c3d-fc6_10000v_16f``).
+    """
+
+    def __init__(self, model: C3D, mean: np.ndarray | None = None, batch_size=16,
+                 features: str = "fc7"):
         mean = load_mean() if mean is None else mean
-        super().__init__(model, lambda v: preprocess(v, mean), name="c3d", kind="video",
-                         num_frames=NUM_FRAMES, batch_size=batch_size,
-                         feature_dim=model.fc_units, num_classes=model.num_classes)
+        if features not in ("fc6", "fc7"):
+            raise ValueError(f"C3D features are fc6 or fc7, got {features!r}")
+        name = "c3d" if features == "fc7" else f"c3d-{features}"
+        super().__init__(_LayerOutputs(model, features), lambda v: preprocess(v, mean),
+                         name=name, kind="video", num_frames=NUM_FRAMES,
+                         batch_size=batch_size, feature_dim=model.fc_units,
+                         num_classes=model.num_classes)
+        self.c3d = model
 
 
 @register_extractor("c3d")
 def c3d_extractor(path=None, mean_path=None, **kwargs) -> C3DExtractor:
     return C3DExtractor(load_c3d(path), load_mean(mean_path), **kwargs)
+
+
+@register_extractor("c3d-fc6")
+def c3d_fc6_extractor(path=None, mean_path=None, **kwargs) -> C3DExtractor:
+    """C3D with fc6 activations: seed 004's FID (section 8.3)."""
+    return C3DExtractor(load_c3d(path), load_mean(mean_path), features="fc6", **kwargs)
