@@ -135,3 +135,19 @@ def test_decodes_a_real_avi(tmp_path):
     iio.imwrite(path, video, fps=25, codec="mjpeg")
     frames = ucf101.decode_video(path)
     assert frames.shape == (6, 48, 64, 3)
+
+
+def test_the_training_pipeline_draws_random_clips(layout):
+    """TGAN's random 16-frame clips (stride 1) from the cache, through the trainer's loader."""
+    from tfvidgen.data import pipeline
+    source = _source(layout)
+    data = pipeline.split_sources(source, seed=0)
+    loader = pipeline.ElementLoader(data, 16, 1, 0, seed=0)
+    starts = set()
+    for g in range(6):
+        clip = loader(g)[0]
+        assert clip.shape == (16, 8, 8, 3)
+        steps = np.diff(clip[:, 0, 0, 0].astype(int))
+        assert np.all(steps == 1)  # consecutive frames
+        starts.add(int(clip[0, 0, 0, 0]) % 40)
+    assert len(starts) > 1
