@@ -217,13 +217,16 @@ def test_pose_lstm_needs_a_drnet_run():
 
 def test_rollout_continues_the_teacher_forced_poses():
     """The first predicted pose is the LSTM's output after the true context poses,
-    and every frame decodes it with the last context frame's content."""
+    brought to unit norm like every pose E_p gives (section 5.3.1), and every frame
+    decodes it with the last context frame's content."""
     task = built("drnet_lstm")
     video = clip(batch=2, frames=2)
     frames01 = task.to_model(video)
     h_c, skips, h_p = task.encode(frames01)
     predicted, _ = task.pose_lstm(task.lstm_inputs(h_p, h_c[:, -1]))
-    expected = task.decode(h_c[:, -1], [s[:, -1] for s in skips], predicted[:, -1:])
+    assert not np.allclose(np.linalg.norm(predicted[:, -1].numpy(), axis=-1), 1.0, atol=1e-3)
+    pose = predicted[:, -1:] / tf.norm(predicted[:, -1:], axis=-1, keepdims=True)
+    expected = task.decode(h_c[:, -1], [s[:, -1] for s in skips], pose)
     got = task.predict(video, 1)
     np.testing.assert_allclose(got.numpy(), task.from_model(expected, 3).numpy(), atol=1e-5)
     assert task.predict(video, 0).shape == (2, 0, SIZE, SIZE, 3)

@@ -439,6 +439,9 @@ class DRNetLSTM(_DRNetNetworks, prediction.PredictionTask):
         pose = h_p[:, -1]
         for t in tf.range(num_future):
             pose, state = self.pose_lstm.step(tf.concat([pose, h_c], -1), state)
+            # E_p's poses have unit norm (section 5.3.1): D and the LSTM only ever saw
+            # such vectors, so a predicted pose is projected back onto the sphere.
+            pose = drnet_nets.unit_norm(pose)
             poses = poses.write(t, pose)
         size, channels = context01.shape[2], context01.shape[-1]
         empty = tf.zeros([batch, 0, size, size, channels])
