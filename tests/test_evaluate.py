@@ -133,6 +133,40 @@ def test_fd_uses_equal_counts_of_real_and_generated_clips():
     assert seen == [(5, 4, 16, 16, 3), (5, 4, 16, 16, 3)]
 
 
+def test_fd_reference_set_is_the_datasets_whatever_the_run_trained_on():
+    """seed 003's mixed-data run (half the videos broken into frames) and a run on all
+    videos are scored against the same real clips: every video of the dataset."""
+    from tfvidgen.data import pipeline
+    from tfvidgen.data.sources import ArraySource
+    from conftest import make_videos
+    task, _ = tiny_task("rjgan")
+    task.build()
+    videos, labels = make_videos(8, 12, 16)
+    source = ArraySource(videos, labels, class_names=("a", "b", "c"))
+    seen = {}
+
+    class Recording(FakeExtractor):
+        def activations(self, clips):
+            seen.setdefault(self.run, []).append(np.asarray(clips))
+            return super().activations(clips)
+
+    reports = {}
+    for run, fraction in (("all", 0.0), ("mixed", 0.5)):
+        data = pipeline.split_sources(source, broken_fraction=fraction, seed=0)
+        extractor = Recording()
+        extractor.run = run
+        config = evaluate.EvalConfig(metrics=("fd",), num_videos=16, num_frames=4,
+                                     extractor=extractor)
+        reports[run] = evaluate.evaluate(evaluate.TaskSampler(task, batch_size=4), config,
+                                         data=data)
+    assert len(pipeline.split_sources(source, broken_fraction=0.5, seed=0).videos) == 4
+    np.testing.assert_array_equal(seen["all"][0], seen["mixed"][0])  # the same real clips
+    drawn = {int(v) // 20 for v in np.unique(seen["mixed"][0][:, 0, 0, 0, 0])}  # video index
+    assert len(drawn) > 4  # more videos than the mixed run's D_V had
+    (details,) = [d for d in reports["mixed"]["details"].values()]
+    assert "all 8 videos" in details["real"]
+
+
 def test_prediction_protocol_with_a_fake_predictor(tmp_path):
     data = tiny_data(num_videos=6, frames=12)
     config = evaluate.EvalConfig(metrics=("ssim",), n_past=3, n_future=4,

@@ -59,6 +59,7 @@ class Context:
                  data: Optional[pipeline.TrainingData] = None, output_stem: Optional[str] = None):
         self.sampler, self.config, self.values = sampler, config, values or {}
         self._data, self._heldout, self._extractors = data, None, {}
+        self._reference = None
         self.output_stem = output_stem
         self.images: Dict[str, bytes] = {}  # PNGs for TensorBoard
 
@@ -70,6 +71,26 @@ class Context:
                 raise MetricUnavailable("no training data: pass the run's flags or data")
             self._data = experiment.build_training_data(self.values)
         return self._data
+
+    @property
+    def reference(self) -> pipeline.TrainingData:
+        """The real set that samples are compared with (fd, is_real): every video of
+        the dataset's split, the same for every run on it.
+
+        Not the run's own training data: a run trained with
+        ``--broken_video_fraction`` shows D_V only part of the videos, and
+        ``--image_dataset`` adds frames; two runs compared must face the same
+        reference (seed 003 scores its mixed-data run against the full set).
+        """
+        if self._reference is None:
+            self._reference = pipeline.split_sources(self.data.sources[0], seed=self.config.seed)
+        return self._reference
+
+    def reference_description(self) -> str:
+        source = self.data.sources[0]
+        split = self.values.get("split") or "train"
+        return (f"{source.name}: all {len(source)} videos of its {split!r} split (the "
+                "dataset's, whatever the run trained on), clips drawn as the trainer draws them")
 
     @property
     def every_nth(self) -> int:

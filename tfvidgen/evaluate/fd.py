@@ -38,19 +38,19 @@ def fd_protocol(ctx: Context, spec=None):
     cfg, n = ctx.config, ctx.config.num_videos
     if getattr(ext, "kind", "video") == "image":
         fake, note = ctx.generated_images(n)
-        real = real_images(ctx.data, n, cfg.seed)
+        real = real_images(ctx.reference, n, cfg.seed)
         name, t = _metric_name("fd", ext.name, num_images=n), None
     else:
         t = ctx.clip_length(ext)
         fake, note = ctx.generated_videos(n, t)
-        real = real_clips(ctx.data, n, t, cfg.seed, ctx.every_nth)
+        real = real_clips(ctx.reference, n, t, cfg.seed, ctx.every_nth)
         name = _metric_name("fd", ext.name, num_videos=n, num_frames=t)
     if real.shape[1:] != fake.shape[1:]:
         raise MetricUnavailable(f"real data {real.shape[1:]} and samples {fake.shape[1:]} differ")
     value = frechet_distance(ext.activations(real), ext.activations(fake))
     details = {"name": name, "value": value, "extractor": ext.name, "num_real": n,
                "num_generated": n, "num_frames": t,
-               "real": "training data, clips drawn as the trainer draws them"}
+               "real": ctx.reference_description()}
     return {name: value}, with_conditioning(details, note), {}
 
 
@@ -81,14 +81,14 @@ def is_real_protocol(ctx: Context, spec=None):
     cfg = ctx.config
     n = cfg.is_splits * cfg.is_split_size
     if getattr(ext, "kind", "video") == "image":
-        samples, t = real_images(ctx.data, n, cfg.seed), None
+        samples, t = real_images(ctx.reference, n, cfg.seed), None
     else:
         t = ctx.clip_length(ext)
-        samples = real_clips(ctx.data, n, t, cfg.seed, ctx.every_nth)
+        samples = real_clips(ctx.reference, n, t, cfg.seed, ctx.every_nth)
     mean, std = classifier_score_splits(ext.logits(samples), num_splits=cfg.is_splits)
     name = _metric_name("is_real", ext.name, num_splits=cfg.is_splits,
                         split_size=cfg.is_split_size, num_frames=t)
     details = {"name": name, "mean": float(mean), "std": float(std), "extractor": ext.name,
                "num_splits": cfg.is_splits, "split_size": cfg.is_split_size, "num_frames": t,
-               "real": "training data, clips drawn as the trainer draws them"}
+               "real": ctx.reference_description()}
     return {name: float(mean), name + "_std": float(std)}, details, {}
