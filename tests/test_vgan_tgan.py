@@ -124,6 +124,11 @@ def test_svc_leaves_no_singular_value_above_one(trained, replicas):
     for kernel in kernels:
         matrix = np.reshape(kernel.numpy(), [-1, kernel.shape[-1]])
         assert np.linalg.svd(matrix, compute_uv=False).max() <= 1.0 + 1e-4, kernel.path
+    # The BN gamma constraints find their variables among the critic's (the same objects).
+    constraints = trained["tgan", replicas].task.critic_constraints()
+    assert len(constraints) == 1 + len(d.batch_norms())
+    for constraint in constraints[1:]:
+        assert sum(map(constraint.applies_to, d.trainable_variables)) == 1
 
 
 def test_batch_norm_gamma_clipping():
@@ -213,4 +218,22 @@ def test_is_of_real_clips_is_a_protocol():
     assert set(report["metrics"]) == {"is_fake_2x3_4f", "is_fake_2x3_4f_std",
                                       "is_real_fake_2x3_4f", "is_real_fake_2x3_4f_std"}
     assert report["metrics"]["is_real_fake_2x3_4f"] >= 1.0
-    assert "training data" in report["details"]["is_real"]["real"]
+    assert "clips drawn as the trainer draws them" in report["details"]["is_real"]["real"]
+
+
+@pytest.mark.parametrize("name", ["vgan", "tgan"])
+def test_bin_train_with_no_other_flag_resolves_to_the_paper(tmp_path, name):
+    """bin/train --model=<name> --model_dir=DIR: the paper's settings on the built-in data
+    (one such step at 64x64 takes minutes on 2 cores, so it is not run here)."""
+    from tfvidgen import experiment
+    try:
+        values, config = experiment.parse_command([f"--model={name}",
+                                                   f"--model_dir={tmp_path}"])
+    finally:
+        experiment.parse_command([])
+    assert config == registry.TASKS.get(name).config_class()
+    data = experiment.build_training_data(values)
+    assert data.videos.lengths().min() >= config.num_frames  # real frames fill every clip
+    task = experiment.build_task(values, experiment.data_spec(data, values["image_size"]),
+                                 config)
+    assert task.data_spec.image_size == 64
