@@ -44,6 +44,7 @@ def _trainer(name, model_dir, replicas=1):
     config = TrainConfig(model_dir=str(model_dir), max_steps=MAX_STEPS, batch_size=2, seed=3,
                          summary_every=1, sample_every=4, checkpoint_every=100, num_samples=2)
     trainer = Trainer(task, tiny_data(), config, _strategy(replicas))
+    task.registered_name = name
     trainer.log = {}
     trainer.write_scalars = lambda step, metrics, rate: trainer.log.__setitem__(step, metrics)
     return trainer
@@ -51,13 +52,26 @@ def _trainer(name, model_dir, replicas=1):
 
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory):
-    """Uninterrupted runs of each method on one replica (trained once)."""
+    """Uninterrupted runs of each method on one replica (trained once), with a copy of
+    each run directory as it was at step 3 (mid fade-in), ``snapshot``."""
+    import shutil
     out = {}
     for name in ("pgvgan", "pgswgan", "swgan"):
-        out[name] = _trainer(name, tmp_path_factory.mktemp(name))
-        out[name].initial = {k: weights(v) for k, v in out[name].task.networks().items()}
-        out[name].train()
+        trainer = out[name] = _trainer(name, tmp_path_factory.mktemp(name))
+        trainer.initial = {k: weights(v) for k, v in trainer.task.networks().items()}
+        trainer.train(max_steps=3)
+        trainer.snapshot = str(tmp_path_factory.mktemp(name + "_at_3") / "run")
+        shutil.copytree(trainer.config.model_dir, trainer.snapshot)
+        trainer.train()
     return out
+
+
+def _resume(trainer, tmp_path, replicas=1):
+    """A new trainer on a copy of ``trainer``'s run directory at step 3."""
+    import shutil
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(trainer.snapshot, run_dir)
+    return _trainer(trainer.task.registered_name, run_dir, replicas)
 
 
 # Schedule and settings -------------------------------------------------------------------
@@ -222,26 +236,36 @@ def test_real_videos_fade_like_the_networks(straight):
 
 @pytest.mark.parametrize("name", ["pgvgan", "pgswgan"])
 def test_resume_in_the_fade_in_gives_the_same_next_losses(tmp_path, straight, name):
-    first = _trainer(name, tmp_path)
-    first.train(max_steps=3)
-    resumed = _trainer(name, tmp_path)
+    resumed = _resume(straight[name], tmp_path)
     assert resumed.current_step == 3 and resumed.phase.name == "8x8x8"
     assert float(resumed.task.alpha.numpy()) == 0.5
+    assert resumed.task.level == 1
     resumed.train()
     for step in (4, 5):
         for key, want in straight[name].log[step].items():
             np.testing.assert_allclose(resumed.log[step][key], want, rtol=1e-4, atol=1e-6,
                                        err_msg=f"{key} at step {step}")
+    for key, net in resumed.task.networks().items():
+        for a, b in zip(weights(net), weights(straight[name].task.networks()[key])):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["pgvgan", "pgswgan", "swgan"])
-def test_two_replicas(tmp_path, name):
-    trainer = _trainer(name, tmp_path, replicas=2)
-    trainer.train(max_steps=3)
-    assert trainer.current_step == 3
+def test_two_replicas_continue_a_run_in_the_fade_in(tmp_path, straight, name):
+    """Steps 3-4 on two replicas (one video each) from the one-replica run's step 3."""
+    trainer = _resume(straight[name], tmp_path, replicas=2)
+    before = {k: weights(v) for k, v in trainer.task.networks().items()}
+    trainer.train(max_steps=5)
+    assert trainer.current_step == 5 and sorted(trainer.log) == [4, 5]
     assert all(np.isfinite(v) for m in trainer.log.values() for v in m.values())
+    for key, net in trainer.task.networks().items():
+        assert any(not np.array_equal(a, b) for a, b in zip(weights(net), before[key])), key
     if name != "swgan":
         assert trainer.phase.name == "8x8x8"
+    else:
+        matrix = trainer.task.discriminator.projection.matrix.numpy()
+        np.testing.assert_allclose(np.swapaxes(matrix, 1, 2) @ matrix,
+                                   np.stack([np.eye(matrix.shape[-1])] * 4), atol=1e-5)
 
 
 # Export ------------------------------------------------------------------------------------
