@@ -70,7 +70,8 @@ def test_mask_composition_is_exact():
     f = rng.uniform(-1, 1, size=[2, 3, 4, 4, 3]).astype(np.float32)
     b = rng.uniform(-1, 1, size=[2, 4, 4, 3]).astype(np.float32)
     want = m * f + (1 - m) * b[:, None]
-    np.testing.assert_array_equal(nets.compose(tf.constant(m), tf.constant(f), tf.constant(b)).numpy(), want)
+    got = nets.compose(tf.constant(m), tf.constant(f), tf.constant(b)).numpy()
+    np.testing.assert_array_equal(got, want)
     g = nets.VGANGenerator(16, 8, 8, ngf=4)
     out = g(tf.random.normal([2, 8]))
     np.testing.assert_allclose(
