@@ -158,3 +158,29 @@ def test_judge_learns_the_labels_and_the_protocol_scores_a_model(sheets, tmp_pat
     assert set(scores) == {f"fixed_static/{a}" for a in sprites.ATTRIBUTES} | {
         "fixed_static/mean", "fixed_dynamic/action"}
     assert all(0.0 <= v <= 1.0 for v in scores.values())
+
+
+def test_protocol_command_line(sheets, tmp_path, monkeypatch, capsys):
+    import json
+    from tfvidgen import runs
+    from tfvidgen.metrics import sprites_judge
+    from tfvidgen.models import dsa
+    from tfvidgen.models.base import DataSpec
+    task = dsa.DSA(dsa.DSAConfig(hidden=8, conv_width=4, static_dim=4, dynamic_dim=2),
+                   DataSpec(image_size=16))
+    task.build()
+    monkeypatch.setattr(runs, "load_run", lambda d: (task, None, 7, {"image_size": 16,
+                                                                     "data_dir": str(sheets)}))
+    cache, real_class = str(tmp_path / "cache"), sprites.Sprites
+    monkeypatch.setattr(sprites, "Sprites", lambda d, split, size: real_class(
+        d, split, size, num_variants=2, num_train=10, cache_dir=cache))
+    weights = str(tmp_path / "judge.weights.h5")
+    args = ["--model_dir=run", "--judge_steps=2", f"--judge_weights={weights}",
+            "--num_videos=9"]
+    first = sprites_judge.main(args)
+    assert os.path.exists(weights)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert set(lines[0]["judge_on_real_test"]) == set(sprites_judge.HEADS)
+    assert lines[1]["step"] == 7 and lines[1]["fixed_dynamic/action"] == first[
+        "fixed_dynamic/action"]
+    assert sprites_judge.main(args) == first  # the saved judge, the same seeds

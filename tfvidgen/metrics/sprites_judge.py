@@ -21,6 +21,8 @@ paper and its follow-ups describe it. Use::
     from tfvidgen import runs
     task = runs.load_run("runs/dsa_sprites")[0]  # or any built dsa / rjvae Task
     sprites_judge.protocol(task, judge, test, num_videos=1000)
+
+or ``python -m tfvidgen.metrics.sprites_judge --model_dir=RUN`` (``main``).
 """
 from __future__ import annotations
 
@@ -169,3 +171,50 @@ def protocol(task, model, source, num_videos=None, seed=0,
 
 def _to_real(frames01):
     return (tf.clip_by_value(frames01, 0.0, 1.0) * 2.0 - 1.0).numpy()
+
+
+def main(argv=None) -> Dict[str, float]:
+    """``python -m tfvidgen.metrics.sprites_judge --model_dir=RUN``: the protocol as JSON.
+
+    Trains the judge on the train split (or loads ``--judge_weights`` when the
+    file exists, and saves it there otherwise), prints its accuracy on the
+    test split and the protocol's accuracies of the run's model, one JSON
+    object per line.
+    """
+    import argparse
+    import json
+    import os
+
+    from tfvidgen import runs
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model_dir", required=True, help="a dsa or rjvae run on sprites")
+    parser.add_argument("--data_dir", default=None, help="the LPC sheets (default: the run's)")
+    parser.add_argument("--judge_steps", type=int, default=2000)
+    parser.add_argument("--judge_weights", default=None,
+                        help="a .weights.h5 file: loaded if it exists, else written")
+    parser.add_argument("--num_videos", type=int, default=None, help="test clips (all)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    task, _, step, values = runs.load_run(args.model_dir)
+    data_dir = args.data_dir or values.get("data_dir")
+    size = int(values["image_size"])
+    train = sprites_lib.Sprites(data_dir, "train", size)
+    test = sprites_lib.Sprites(data_dir, "test", size)
+    if args.judge_weights and os.path.exists(args.judge_weights):
+        judge = SpritesClassifier(image_size=size)
+        judge(tf.zeros([1, sprites_lib.CLIP_FRAMES, size, size, 3]))
+        judge.load_weights(args.judge_weights)
+    else:
+        judge = train_classifier(train, steps=args.judge_steps, seed=args.seed)
+        if args.judge_weights:
+            judge.save_weights(args.judge_weights)
+    real = accuracy(judge, test, args.num_videos, args.seed)
+    print(json.dumps({"judge_on_real_test": real}))
+    scores = protocol(task, judge, test, args.num_videos, args.seed)
+    print(json.dumps({"model_dir": args.model_dir, "step": int(step), **scores}))
+    return scores
+
+
+if __name__ == "__main__":
+    main()
