@@ -56,12 +56,36 @@ def time_plan(num_frames: int, n: int):
     return t, [1] * (n - d) + [2] * d
 
 
+def _set_layers(model, prefix, layers):
+    """Sets ``layers`` as attributes prefix_0, prefix_1, ... (tf.train.Checkpoint does not
+    follow lists of Keras 3 layers: a list attribute would leave them out of checkpoints)."""
+    setattr(model, f"_num_{prefix}", len(layers))
+    for i, layer in enumerate(layers):
+        setattr(model, f"{prefix}_{i}", layer)
+
+
+def _get_layers(model, prefix):
+    return [getattr(model, f"{prefix}_{i}") for i in range(getattr(model, f"_num_{prefix}"))]
+
+
+class _LayerLists:
+    """``model.<name>`` -> the list of layers set by ``_set_layers(model, name, ...)``."""
+
+    def __getattr__(self, name):
+        if not name.startswith("_") and f"_num_{name}" in self.__dict__:
+            return _get_layers(self, name)
+        parent = getattr(super(), "__getattr__", None)
+        if parent is None:
+            raise AttributeError(name)
+        return parent(name)
+
+
 def _bn(epsilon, gamma_init="ones", name=None):
     return layers.BatchNormalization(epsilon=epsilon, momentum=0.9,
                                      gamma_initializer=gamma_init, name=name)
 
 
-class VGANGenerator(keras.Model):
+class VGANGenerator(_LayerLists, keras.Model):
     """Two-stream generator: z [N, Z] -> dict(video, foreground, background, mask)."""
 
     def __init__(self, image_size=64, num_frames=32, latent_dim=100, ngf=64, channels=3,
@@ -74,19 +98,19 @@ class VGANGenerator(keras.Model):
         gamma = keras.initializers.RandomNormal(1.0, 0.02)
         widths = [ngf * 2 ** (n - 1 - i) for i in range(n)]
         conv = dict(kernel_initializer=init, use_bias=False)
-        self.background = [layers.Conv2DTranspose(widths[0], 4, padding="valid", **conv,
-                                                  name="bg0")]
-        self.foreground = [layers.Conv3DTranspose(widths[0], (t0, 4, 4), padding="valid",
-                                                  **conv, name="fg0")]
-        self.bg_norms = [_bn(1e-5, gamma, "bg0_bn")]
-        self.fg_norms = [_bn(1e-5, gamma, "fg0_bn")]
+        background = [layers.Conv2DTranspose(widths[0], 4, padding="valid", **conv,
+                                             name="bg0")]
+        foreground = [layers.Conv3DTranspose(widths[0], (t0, 4, 4), padding="valid", **conv,
+                                             name="fg0")]
         for i in range(1, n):
-            self.background.append(layers.Conv2DTranspose(widths[i], 4, 2, "same", **conv,
-                                                          name=f"bg{i}"))
-            self.foreground.append(layers.Conv3DTranspose(
+            background.append(layers.Conv2DTranspose(widths[i], 4, 2, "same", **conv,
+                                                     name=f"bg{i}"))
+            foreground.append(layers.Conv3DTranspose(
                 widths[i], 4, (strides[i - 1], 2, 2), "same", **conv, name=f"fg{i}"))
-            self.bg_norms.append(_bn(1e-5, gamma, f"bg{i}_bn"))
-            self.fg_norms.append(_bn(1e-5, gamma, f"fg{i}_bn"))
+        _set_layers(self, "background", background)
+        _set_layers(self, "foreground", foreground)
+        _set_layers(self, "bg_norms", [_bn(1e-5, gamma, f"bg{i}_bn") for i in range(n)])
+        _set_layers(self, "fg_norms", [_bn(1e-5, gamma, f"fg{i}_bn") for i in range(n)])
         head = dict(kernel_initializer=init, bias_initializer="zeros")
         self.bg_out = layers.Conv2DTranspose(channels, 4, 2, "same", **head, name="bg_out")
         self.fg_out = layers.Conv3DTranspose(channels, 4, (strides[-1], 2, 2), "same",
@@ -114,7 +138,7 @@ def compose(mask, foreground, background):
     return mask * foreground + (1.0 - mask) * background[:, None]
 
 
-class Discriminator3D(keras.Model):
+class Discriminator3D(_LayerLists, keras.Model):
     """Clips [N, T, S, S, C] -> scores [N]: VGAN's and TGAN's 3D discriminator."""
 
     def __init__(self, image_size=64, num_frames=32, ndf=64, bn_epsilon=1e-3,
@@ -125,26 +149,27 @@ class Discriminator3D(keras.Model):
         gamma = "ones"
         if isinstance(init, keras.initializers.RandomNormal):
             gamma = keras.initializers.RandomNormal(1.0, 0.02)
-        self.convs, self.norms = [], []
-        t = num_frames
+        convs, t = [], num_frames
         for i in range(n):
             stride_t = 2 if t > 1 else 1
             t = (t + stride_t - 1) // stride_t
-            self.convs.append(layers.Conv3D(ndf * 2 ** i, 4, (stride_t, 2, 2), "same",
-                                            kernel_initializer=init, use_bias=i == 0,
-                                            name=f"conv{i}"))
-            self.norms.append(_bn(bn_epsilon, gamma, f"conv{i}_bn") if i else None)
+            convs.append(layers.Conv3D(ndf * 2 ** i, 4, (stride_t, 2, 2), "same",
+                                       kernel_initializer=init, use_bias=i == 0,
+                                       name=f"conv{i}"))
+        _set_layers(self, "convs", convs)
+        # No BatchNorm after the first convolution.
+        _set_layers(self, "norms", [_bn(bn_epsilon, gamma, f"conv{i}_bn") for i in range(1, n)])
         self.out = layers.Conv3D(1, (t, 4, 4), padding="valid", kernel_initializer=init,
                                  name="score")
 
     def batch_norms(self):
-        return [norm for norm in self.norms if norm is not None]
+        return self.norms
 
     def call(self, x, training=False):
-        for conv, norm in zip(self.convs, self.norms):
+        for i, conv in enumerate(self.convs):
             x = conv(x)
-            if norm is not None:
-                x = norm(x, training=training)
+            if i:
+                x = self.norms[i - 1](x, training=training)
             x = tf.nn.leaky_relu(x, 0.2)
         return tf.reshape(self.out(x), [-1])
 
@@ -154,7 +179,7 @@ def chainer_normal():
     return keras.initializers.VarianceScaling(1.0, "fan_in", "untruncated_normal")
 
 
-class TemporalGenerator(keras.Model):
+class TemporalGenerator(_LayerLists, keras.Model):
     """TGAN's G0: z0 [N, Z0] -> frame latents z1 [N, T, Z1] in (-1, 1)."""
 
     def __init__(self, num_frames=16, z1_dim=100, width=512, name="temporal_generator",
@@ -165,12 +190,12 @@ class TemporalGenerator(keras.Model):
             raise ValueError(f"TGAN's temporal generator needs a power-of-two length, "
                              f"got {num_frames}")
         init = dict(kernel_initializer=chainer_normal(), use_bias=False)
-        self.convs = [layers.Conv1DTranspose(width, 1, **init, name="dc0")]
-        self.norms = [_bn(2e-5, name="dc0_bn")]
+        convs = [layers.Conv1DTranspose(width, 1, **init, name="dc0")]
         for i in range(k - 1):
-            self.convs.append(layers.Conv1DTranspose(max(width // 2 ** (i + 1), width // 4),
-                                                     4, 2, "same", **init, name=f"dc{i + 1}"))
-            self.norms.append(_bn(2e-5, name=f"dc{i + 1}_bn"))
+            convs.append(layers.Conv1DTranspose(max(width // 2 ** (i + 1), width // 4), 4, 2,
+                                                "same", **init, name=f"dc{i + 1}"))
+        _set_layers(self, "convs", convs)
+        _set_layers(self, "norms", [_bn(2e-5, name=f"dc{i}_bn") for i in range(k)])
         self.out = layers.Conv1DTranspose(z1_dim, 4, 2 if k else 1, "same",
                                           kernel_initializer=chainer_normal(), name=f"dc{k}")
 
@@ -181,7 +206,7 @@ class TemporalGenerator(keras.Model):
         return tf.tanh(self.out(x))
 
 
-class FrameGenerator(keras.Model):
+class FrameGenerator(_LayerLists, keras.Model):
     """TGAN's G1: (z0 [M, Z0], z1 [M, Z1]) -> frames [M, S, S, C] (M = N * T)."""
 
     def __init__(self, image_size=64, channels=3, width=512, name="image_generator",
@@ -193,9 +218,10 @@ class FrameGenerator(keras.Model):
         self.slow = layers.Dense(4 * 4 * (width // 2), **init, name="l0s")
         self.fast = layers.Dense(4 * 4 * (width // 2), **init, name="l0f")
         self.slow_bn, self.fast_bn = _bn(2e-5, name="l0s_bn"), _bn(2e-5, name="l0f_bn")
-        self.convs = [layers.Conv2DTranspose(max(width // 2 ** (i + 1), 1), 4, 2, "same",
-                                             **init, name=f"dc{i + 1}") for i in range(n)]
-        self.norms = [_bn(2e-5, name=f"dc{i + 1}_bn") for i in range(n)]
+        _set_layers(self, "convs", [layers.Conv2DTranspose(max(width // 2 ** (i + 1), 1), 4, 2,
+                                                           "same", **init, name=f"dc{i + 1}")
+                                    for i in range(n)])
+        _set_layers(self, "norms", [_bn(2e-5, name=f"dc{i + 1}_bn") for i in range(n)])
         self.out = layers.Conv2DTranspose(channels, 3, 1, "same",
                                           kernel_initializer=chainer_normal(), name="dc_out")
 
