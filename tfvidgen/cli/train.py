@@ -59,8 +59,12 @@ def main(argv):
     except (ValueError, FileNotFoundError, TrainingError) as e:
         fail(str(e))
     # Written once the settings proved buildable, so a failed start leaves no run behind.
-    atomic_write(experiment.flags_file(train_config.model_dir),
-                 experiment.run_file_text(values, config))
+    try:
+        atomic_write(experiment.flags_file(train_config.model_dir),
+                     experiment.run_file_text(values, config))
+    except OSError as e:
+        fail(f"cannot write {experiment.flags_file(train_config.model_dir)} ({e.strerror}): "
+             "free disk space or choose a writable --model_dir.")
     model = values["model"]
     print(f"{model} on {values['dataset']}: {len(data.videos)} videos, "
           f"step {trainer.current_step}/{train_config.max_steps}, "
@@ -74,15 +78,24 @@ def main(argv):
         if trainer.stop_requested:
             sys.exit(130)
         return
-    path = trainer.write_sample_files()
-    print(f"samples: {path}", file=sys.stderr)
+    try:
+        path = trainer.write_sample_files()
+        print(f"samples: {path}", file=sys.stderr)
+    except OSError as e:  # the checkpoint is saved: only the GIF is missing
+        print(f"warning: samples.gif not written ({e.strerror}); the run and its checkpoint "
+              "are saved (free disk space, then resume to write it).", file=sys.stderr)
     if values["export_after_training"]:
         version = trainer.current_step
         export_dir = values["export_dir"] or os.path.join(train_config.model_dir, "export")
         name = values["model_name"] or model
         target = os.path.join(export_dir, name, str(version))
         if not os.path.exists(target):
-            target = export.export(task, export_dir, name, version)
+            try:
+                target = export.export(task, export_dir, name, version)
+            except OSError as e:
+                fail(f"cannot write the export under {export_dir} ({e.strerror}): free disk "
+                     "space or pass a writable --export_dir; the run is saved, so "
+                     "bin/export --model_dir=... can export it later.")
         print(f"export: {target}", file=sys.stderr)
     if trainer.stop_requested:
         sys.exit(130)
