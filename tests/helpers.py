@@ -106,3 +106,13 @@ def train_run(args, model_dir, strategy=None):
     trainer.train()
     atomic_write(experiment.flags_file(str(model_dir)), experiment.run_file_text(values, config))
     return task
+
+
+def run_python(*args):
+    """Runs ``python <args>`` from the source tree in a subprocess (fresh flags and
+    registries); raises with its stderr when it fails."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import tiny_data, weights
+from helpers import run_python, tiny_data, weights
 from tfvidgen import experiment, export, losses, registry
 from tfvidgen.models import svg
 from tfvidgen.models.base import DataSpec, StatelessNoise, to_uint8
@@ -337,12 +337,7 @@ print(json.dumps(out))
 """
 
 
-def _run(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+_run = run_python
 
 
 def test_configs_parse_and_carry_the_papers_settings():

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import tiny_data, weights
+from helpers import run_python, tiny_data, weights
 from test_vae import tiny
 from tfvidgen.train.loop import TrainConfig, Trainer
 
@@ -92,12 +92,7 @@ print(json.dumps(out))
 """
 
 
-def _run(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+_run = run_python
 
 
 def test_configs_parse_and_carry_the_papers_settings():
