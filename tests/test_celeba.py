@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import tfds_fakes
 from tfvidgen.data import celeba
 from tfvidgen.data.sources import DatasetMissingError
 
@@ -46,10 +47,41 @@ def test_reads_images_and_the_official_18_attributes(tmp_path):
     assert source.extra_specs() == {"attributes": (np.dtype(np.float32), (18,))}
 
 
+def test_a_tfds_copy_gives_the_same_images_and_attributes(tmp_path):
+    _fake_celeba(tmp_path / "release", count=4)
+    names, table = celeba.read_attributes(str(tmp_path / "release" / "list_attr_celeba.txt"))
+    partition = celeba.read_partition(str(tmp_path / "release" / "list_eval_partition.txt"))
+    tfds_split = {0: "train", 1: "validation", 2: "test"}
+    splits = {}
+    for name in names:  # the released JPEG files (TFDS keeps their bytes) and all 40 attributes
+        with Image.open(tmp_path / "release" / "img_align_celeba" / name) as image:
+            pixels = np.asarray(image)
+        row = [line.split() for line in (tmp_path / "release" / "list_attr_celeba.txt")
+               .read_text().splitlines() if line.startswith(name)][0]
+        attributes = {a: int(v) > 0 for a, v in zip(ALL, row[1:])}
+        splits.setdefault(tfds_split[partition[name]], []).append((name, pixels, attributes))
+    tfds_fakes.celeb_a(tmp_path / "tfds", splits)
+    for split in ("train", "test", "all"):
+        release = celeba.CelebA(str(tmp_path / "release"), 64, split)
+        copy = celeba.CelebA(str(tmp_path / "tfds"), 64, split)
+        assert copy.records is not None and len(copy) == len(release)
+        want = sorted((tuple(release.extras(i)["attributes"]), release.read(i).tobytes())
+                      for i in range(len(release)))
+        got = sorted((tuple(copy.extras(i)["attributes"]), copy.read(i).tobytes())
+                     for i in range(len(copy)))
+        # Same attributes; images equal up to the JPEG re-encoding of the fake copy.
+        assert [w[0] for w in want] == [g[0] for g in got]
+        for (_, w), (_, g) in zip(want, got):
+            assert np.abs(np.frombuffer(w, np.uint8).astype(int)
+                          - np.frombuffer(g, np.uint8).astype(int)).max() <= 3
+    assert len({tuple(a) for a in table}) == 3  # the attributes tell the images apart
+
+
 def test_missing_files_give_one_line_saying_what_to_download(tmp_path):
     for where in (None, str(tmp_path)):
         with pytest.raises(DatasetMissingError) as error:
             celeba.CelebA(where)
         message = str(error.value)
         assert "\n" not in message and "list_attr_celeba.txt" in message
+        assert "tfds build celeb_a" in message and "celeb_a-train.tfrecord" in message
         assert "--data_dir" in message

@@ -15,16 +15,26 @@ Layout under ``--data_dir``::
     img_align_celeba/000001.jpg ...
     list_attr_celeba.txt
     list_eval_partition.txt        (optional)
+
+or a TFDS copy (``tfds build celeb_a --data_dir=DIR`` on a machine with
+internet, then copied), read without TFDS code (``tfvidgen/data/tfds_files.py``)::
+
+    DIR/celeb_a/2.1.0/celeb_a-{train,validation,test}.tfrecord-*   (and dataset_info.json)
+
+whose records hold the same JPEG bytes and the 40 attributes as
+``attributes/<name>`` (int64 0/1); TFDS's splits are the official
+partitions (``all`` is the three), in TFDS's shuffled order.
 """
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
 from PIL import Image
 
 from tfvidgen import registry
-from tfvidgen.data import image_ops
+from tfvidgen.data import image_ops, tfds_files
 from tfvidgen.data.config import DataConfig
 from tfvidgen.data.sources import DatasetMissingError, VideoSource
 
@@ -36,8 +46,11 @@ ATTRIBUTE_NAMES = ("Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair", "B
 HOW_TO_GET = ("download CelebA's aligned images (img_align_celeba.zip) and "
               "list_attr_celeba.txt (mmlab.ie.cuhk.edu.hk/projects/CelebA.html), unpack them "
               "so that <data_dir>/img_align_celeba/000001.jpg and "
-              "<data_dir>/list_attr_celeba.txt exist, and pass --data_dir=<data_dir> "
+              "<data_dir>/list_attr_celeba.txt exist, "
+              f"{tfds_files.how_to_build('celeb_a', '2.1.0')}; pass --data_dir=<data_dir> "
               "(--dataset=celeba)")
+TFDS_NAME = "celeb_a"
+TFDS_SPLITS = {"train": ("train",), "test": ("test",), "all": ("train", "validation", "test")}
 
 
 def read_attributes(path: str):
@@ -81,9 +94,16 @@ class CelebA(VideoSource):
         super().__init__()
         folder = os.path.join(data_dir or "", "img_align_celeba")
         attr_path = os.path.join(data_dir or "", "list_attr_celeba.txt")
+        self.records = None
+        self.frame_shape = (int(image_size), int(image_size), 3)
         if not data_dir or not os.path.isdir(folder) or not os.path.isfile(attr_path):
+            version_dir = tfds_files.find_version_dir(data_dir, TFDS_NAME)
+            if version_dir:
+                self._init_tfds(version_dir, split)
+                return
             where = "no --data_dir was given" if not data_dir else \
-                f"{data_dir} has no img_align_celeba/ and list_attr_celeba.txt"
+                f"{data_dir} has no img_align_celeba/ and list_attr_celeba.txt nor a TFDS " \
+                f"celeb_a copy"
             raise DatasetMissingError(f"Dataset 'celeba': {where}; {HOW_TO_GET}.")
         names, attrs = read_attributes(attr_path)
         keep = np.ones(len(names), bool)
@@ -98,15 +118,29 @@ class CelebA(VideoSource):
         self.folder = folder
         self.files = [n for n, k in zip(names, keep) if k]
         self.attribute_table = attrs[keep]
-        self.frame_shape = (int(image_size), int(image_size), 3)
+
+    def _init_tfds(self, version_dir: str, split: str):
+        if split not in TFDS_SPLITS:
+            raise ValueError(f"celeba has splits train, test and all; got {split!r}")
+        splits = [s for s in TFDS_SPLITS[split]
+                  if split != "all" or tfds_files.shard_paths(version_dir, TFDS_NAME, s)]
+        self.records = tfds_files.Records(version_dir, TFDS_NAME, splits or ["train"],
+                                          HOW_TO_GET)
+        keys = {f"attributes/{name}": "int64" for name in ATTRIBUTE_NAMES}
+        columns = self.records.columns(keys)
+        self.attribute_table = np.stack([columns[k] > 0 for k in keys], axis=1).astype(
+            np.float32).reshape(-1, len(ATTRIBUTE_NAMES))
+        self.folder, self.files = version_dir, None
 
     def __len__(self):
-        return len(self.files)
+        return len(self.attribute_table)
 
     def num_frames(self, index):
         return 1
 
     def describe(self, index):
+        if self.records is not None:
+            return self.records.describe(index)
         return os.path.join(self.folder, self.files[index])
 
     def extra_specs(self):
@@ -116,12 +150,14 @@ class CelebA(VideoSource):
         return {"attributes": self.attribute_table[index]}
 
     def _read(self, index, frame_indices):
-        with Image.open(self.describe(index)) as image:
+        where = self.describe(index) if self.records is None else \
+            io.BytesIO(self.records.image_bytes(index))
+        with Image.open(where) as image:
             frame = resize_and_center_crop(image, self.frame_shape[0])
         return np.repeat(frame[None], len(frame_indices), axis=0)
 
 
 @registry.register_dataset("celeba")
 def build(config: DataConfig) -> CelebA:
-    """CelebA from ``--data_dir`` (aligned images and list_attr_celeba.txt)."""
+    """CelebA from ``--data_dir`` (aligned images and list_attr_celeba.txt, or TFDS celeb_a)."""
     return CelebA(config.data_dir, image_size=config.image_size, split=config.split)

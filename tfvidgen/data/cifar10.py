@@ -7,6 +7,13 @@ which are never unpickled here: use the binary one. Each record of
 ``data_batch_{1..5}.bin`` / ``test_batch.bin`` is one label byte and 3072
 pixel bytes (the red, green and blue 32x32 planes, row-major).
 
+A TFDS copy (``tfds build cifar10 --data_dir=DIR`` on a machine with
+internet, then copied: ``DIR/cifar10/3.0.2/cifar10-{train,test}.tfrecord-*``)
+is read too, without TFDS code (``tfvidgen/data/tfds_files.py``), when the
+binary release is not there: its PNG images are the same pixels, and its
+records are put back in the release's order by their ``id``
+(``train_00000`` ...), so both give the same arrays and labels.
+
 Splits: ``train`` (the five training batches), ``test`` (``test_batch.bin``),
 ``all``. Images are stored at 32x32 when ``--image_size`` divides 32 (the
 pipeline average-pools them to a smaller size), else resized to
@@ -19,7 +26,7 @@ import os
 import numpy as np
 
 from tfvidgen import registry
-from tfvidgen.data import image_ops
+from tfvidgen.data import image_ops, tfds_files
 from tfvidgen.data.config import DataConfig
 from tfvidgen.data.sources import DatasetMissingError, VideoSource
 
@@ -27,10 +34,13 @@ CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
                "truck")
 TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 TEST_FILES = ("test_batch.bin",)
+SPLITS = {"train": ("train",), "test": ("test",), "all": ("train", "test")}  # TFDS splits
+TFDS_NAME, TFDS_VERSION = "cifar10", "3.0.2"
 HOW_TO_GET = ("Download the CIFAR-10 binary version (cifar-10-binary.tar.gz, "
-              "https://www.cs.toronto.edu/~kriz/cifar.html), unpack it so that "
-              "<data_dir>/cifar-10-batches-bin/data_batch_1.bin exists, and pass "
-              "--data_dir=<data_dir> (--dataset=cifar10).")
+              "https://www.cs.toronto.edu/~kriz/cifar.html) and unpack it so that "
+              "<data_dir>/cifar-10-batches-bin/data_batch_1.bin exists, "
+              f"{tfds_files.how_to_build(TFDS_NAME, TFDS_VERSION)}; "
+              "pass --data_dir=<data_dir> (--dataset=cifar10).")
 
 
 def stored_size(native: int, image_size: int) -> int:
@@ -73,6 +83,32 @@ class ImageArraySource(VideoSource):
         return np.repeat(image[None], len(frame_indices), axis=0)
 
 
+def find_release(data_dir, folder: str, marker: str):
+    """``data_dir/folder`` or ``data_dir`` itself, whichever holds ``marker``; else None."""
+    for candidate in ([os.path.join(data_dir, folder), data_dir] if data_dir else []):
+        if os.path.exists(os.path.join(candidate, marker)):
+            return candidate
+    return None
+
+
+def release_or_tfds(dataset: str, data_dir, folder: str, marker: str, tfds_name: str,
+                    how_to_get: str):
+    """("release", folder) or ("tfds", version folder) under data_dir.
+
+    Raises:
+      DatasetMissingError: neither is there (says what, where and which flag).
+    """
+    found = find_release(data_dir, folder, marker)
+    if found:
+        return "release", found
+    version_dir = tfds_files.find_version_dir(data_dir, tfds_name)
+    if version_dir:
+        return "tfds", version_dir
+    where = (f"--data_dir={data_dir} has neither {folder}/{marker} nor a TFDS {tfds_name} "
+             f"copy" if data_dir else "no --data_dir was given")
+    raise DatasetMissingError(f"Dataset '{dataset}': {where}. {how_to_get}")
+
+
 def _chunks(paths):
     for path in paths:
         raw = np.memmap(path, np.uint8, mode="r")
@@ -86,19 +122,22 @@ class Cifar10Source(ImageArraySource):
     """CIFAR-10 (binary release) as 1-frame labelled videos."""
 
     def __init__(self, data_dir, split: str = "train", image_size: int = 32):
-        folder = None
-        for candidate in ([os.path.join(data_dir, "cifar-10-batches-bin"), data_dir]
-                          if data_dir else []):
-            if os.path.exists(os.path.join(candidate, "test_batch.bin")):
-                folder = candidate
-                break
-        if folder is None:
-            where = f"--data_dir={data_dir} has no cifar-10-batches-bin/test_batch.bin" \
-                if data_dir else "no --data_dir was given"
-            raise DatasetMissingError(f"Dataset 'cifar10': {where}. {HOW_TO_GET}")
-        files = {"train": TRAIN_FILES, "test": TEST_FILES, "all": TRAIN_FILES + TEST_FILES}
-        if split not in files:
+        if split not in SPLITS:
             raise ValueError(f"cifar10 has splits train, test and all; got {split!r}")
+        self.layout, folder = release_or_tfds("cifar10", data_dir, "cifar-10-batches-bin",
+                                              "test_batch.bin", TFDS_NAME, HOW_TO_GET)
+        if self.layout == "tfds":
+            parts, labels = [], []
+            for tfds_split in SPLITS[split]:
+                records = tfds_files.Records(folder, TFDS_NAME, [tfds_split], HOW_TO_GET)
+                columns = records.columns({"id": "bytes", "label": "int64"})
+                order = np.argsort(columns["id"], kind="stable")  # the release's order
+                parts.append(tfds_files.EncodedImages(records, order))
+                labels.append(columns["label"][order])
+            super().__init__("cifar10", Concat(parts), np.concatenate(labels), CLASS_NAMES,
+                             stored_size(32, image_size))
+            return
+        files = {"train": TRAIN_FILES, "test": TEST_FILES, "all": TRAIN_FILES + TEST_FILES}
         missing = [f for f in files[split] if not os.path.exists(os.path.join(folder, f))]
         if missing:
             raise DatasetMissingError(f"Dataset 'cifar10': {folder} lacks {', '.join(missing)}. "
@@ -126,7 +165,22 @@ class _PlaneImages:
         return planes.transpose(1, 2, 0)
 
 
+class Concat:
+    """Indexable concatenation of indexable parts."""
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(p) for p in parts])
+
+    def __len__(self):
+        return int(self.offsets[-1])
+
+    def __getitem__(self, index):
+        part = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        return self.parts[part][index - int(self.offsets[part])]
+
+
 @registry.register_dataset("cifar10")
 def build_cifar10(config: DataConfig) -> VideoSource:
-    """CIFAR-10's binary release under ``config.data_dir`` (see the module docstring)."""
+    """CIFAR-10's binary release or TFDS copy under ``config.data_dir`` (module docstring)."""
     return Cifar10Source(config.data_dir, config.split, config.image_size)
