@@ -3,6 +3,8 @@
     bin/evaluate --model_dir=runs/rjgan --metrics=fd,is --extractor=i3d --i3d_path=/data/i3d
     bin/evaluate --model_dir=runs/rjgan --metrics=is --extractor=classifier:runs/expr_clf
     bin/evaluate --model_dir=runs/rjgan --metrics=parzen,parzen_ms,nn --output=report.json
+    bin/evaluate --model_dir=runs/drnet_lstm_kth --metrics=is_offset \
+        --extractor=classifier:runs/kth_stacked2d --prediction_future=100
     bin/evaluate --export_dir=exports/rjgan/3000 --dataset=mug --data_dir=/data/MUG --metrics=fd
 
 Writes the JSON report (``--output``, default <model_dir>/evaluation/report.json),
@@ -24,7 +26,8 @@ from tfvidgen.cli.common import fail
 FLAGS = tfv_flags.FLAGS
 
 flags.DEFINE_list("metrics", ["fd", "is"],
-                  "Comma-separated metrics: fd, is, ssim (with psnr: the prediction protocol), "
+                  "Comma-separated metrics: fd, is, is_real, is_offset (IS of predicted "
+                  "windows against their offset), ssim (with psnr: the prediction protocol), "
                   "parzen, parzen_ms, nn; a metric may name its own extractor, e.g. "
                   "fd@classifier:runs/expr_classifier.")
 flags.DEFINE_string("output", None,
@@ -46,15 +49,18 @@ flags.DEFINE_string("eval_split", "test",
                     "Held-out split for ssim and parzen (the training videos when the "
                     "dataset has none; the report says which).")
 flags.DEFINE_integer("prediction_past", None,
-                     "ssim: context frames given to the predictor (default: the run's --n_past).")
+                     "ssim, is_offset: context frames given to the predictor (default: the "
+                     "run's --n_past).")
 flags.DEFINE_integer("prediction_future", None,
-                     "ssim: predicted frames scored (default: the run's --n_eval - --n_past, "
-                     "else its --n_future, else 10).")
+                     "ssim, is_offset: predicted frames scored (default: the run's --n_eval - "
+                     "--n_past, else its --n_future, else 10).")
 flags.DEFINE_integer("num_prediction_samples", 100,
                      "ssim: futures drawn per test sequence, the best kept (1: deterministic).")
 flags.DEFINE_integer("num_test_sequences", 256, "ssim: held-out sequences scored.")
 flags.DEFINE_enum("prediction_select_by", "ssim", ["ssim", "psnr"],
                   "ssim: the score that picks the best sample (seed 002: ssim).")
+flags.DEFINE_integer("is_offset_stride", 5,
+                     "is_offset: offset between the windows scored (1: every window).")
 flags.DEFINE_integer("parzen_samples", 1000, "parzen: generated samples (window centres).")
 flags.DEFINE_integer("parzen_heldout", 500, "parzen: validation and test items, each.")
 flags.DEFINE_enum("parzen_unit", "frames", ["frames", "videos"],
@@ -93,7 +99,8 @@ def config_from_flags():
         n_past=FLAGS.prediction_past, n_future=FLAGS.prediction_future,
         num_prediction_samples=FLAGS.num_prediction_samples,
         num_test_sequences=FLAGS.num_test_sequences,
-        prediction_select_by=FLAGS.prediction_select_by, parzen_samples=FLAGS.parzen_samples,
+        prediction_select_by=FLAGS.prediction_select_by,
+        is_offset_stride=FLAGS.is_offset_stride, parzen_samples=FLAGS.parzen_samples,
         parzen_heldout=FLAGS.parzen_heldout, parzen_unit=FLAGS.parzen_unit,
         parzen_levels=FLAGS.parzen_levels, nn_samples=FLAGS.nn_samples, nn_k=FLAGS.nn_k,
         nn_unit=FLAGS.nn_unit, nn_max_train_items=FLAGS.nn_max_train_items)
@@ -113,8 +120,8 @@ def main(argv, use_export=False):
         fail(f"{model_dir} has no flags.txt: is it a bin/train run directory?")
     for name in ("num_videos", "is_splits", "is_split_size", "eval_batch_size",
                  "prediction_past", "prediction_future", "num_prediction_samples",
-                 "num_test_sequences", "parzen_samples", "parzen_heldout", "parzen_levels",
-                 "nn_samples", "nn_k"):
+                 "num_test_sequences", "is_offset_stride", "parzen_samples", "parzen_heldout",
+                 "parzen_levels", "nn_samples", "nn_k"):
         if FLAGS[name].value is not None and FLAGS[name].value < 1:
             fail(f"--{name} must be a positive integer.")
     try:

@@ -3,6 +3,8 @@
     bin/train_evaluator --dataset=synthetic_expressions --kind=video --output_dir=runs/expr_video
     bin/train_evaluator --dataset=mug --data_dir=/path/to/MUG --kind=image \\
         --output_dir=runs/mug_image --steps=5000
+    bin/train_evaluator --dataset=kth --data_dir=/path/to/KTH --kind=video \\
+        --architecture=stacked2d --clip_length=10 --output_dir=runs/kth_stacked2d
 
 Writes <output_dir>/classifier.keras and classifier.json (class names,
 frame size, clip length, accuracies). Evaluation then loads it with
@@ -28,11 +30,16 @@ FLAGS = tfv_flags.FLAGS
 flags.DEFINE_enum("kind", "video", ["video", "image"],
                   "video: a classifier of --clip_length-frame clips (as seed 002's action "
                   "classifier); image: of single frames, with D_I's architecture (seed 003).")
+flags.DEFINE_enum("architecture", None, ["conv3d", "stacked2d"],
+                  "video: conv3d (default: 3D convolutions) or stacked2d (the clip's frames "
+                  "stacked along channels into D_I's 2D convolutions: seed 002's KTH action "
+                  "classifier, section 5.3.3, with --clip_length=10).")
 flags.DEFINE_integer("clip_length", 16, "video: frames per clip the classifier sees.")
 flags.DEFINE_integer("every_nth", 1, "video: temporal stride of the clips.")
 flags.DEFINE_string("output_dir", None, "Folder for classifier.keras and classifier.json.")
 flags.DEFINE_string("classifier_name", None,
-                    "Name used in metric names (default: <dataset>-<kind>).")
+                    "Name used in metric names (default: <dataset>-<kind>, "
+                    "<dataset>-stacked2d for --architecture=stacked2d).")
 flags.DEFINE_integer("steps", 2000, "Training steps.")
 flags.DEFINE_integer("classifier_batch_size", 32, "Training batch size.")
 flags.DEFINE_float("classifier_learning_rate", 1e-3, "Adam learning rate.")
@@ -69,7 +76,7 @@ def train_from_flags(values: dict) -> dict:
         steps=values["steps"], batch_size=values["classifier_batch_size"],
         learning_rate=values["classifier_learning_rate"], width=values["classifier_width"],
         validation_batches=values["validation_batches"], seed=values["seed"],
-        verbose=2 if sys.stderr.isatty() else 0)
+        verbose=2 if sys.stderr.isatty() else 0, architecture=values.get("architecture"))
 
 
 def main(argv):

@@ -13,6 +13,8 @@ report, and files (plots) written next to it:
 * ``parzen`` and ``parzen_ms`` (``parzen.py``): Parzen-window log-likelihood
   of held-out data, sigma chosen on a validation half; multi-scale variant.
 * ``nn`` (``nn.py``): nearest training items of generated samples.
+* ``is_offset`` (``is_offset.py``): seed 002's KTH protocol (Fig. 5.9), the
+  IS of each window of frames predicted after real context, against its offset.
 
 ``context.py`` holds what they share (real-data draws, extractors and the
 samples: a conditional model's continue held-out real clips), ``runner.py``
@@ -43,6 +45,7 @@ _LAZY = {
     "find_saved_model": "samplers", "load_sampler": "samplers",
     "fd_protocol": "fd", "is_protocol": "fd", "is_real_protocol": "fd",
     "prediction_protocol": "prediction", "prediction_horizon": "prediction",
+    "is_offset_protocol": "is_offset",
     "parzen_protocol": "parzen", "multiscale_parzen_protocol": "parzen",
     "nn_protocol": "nn", "training_items": "nn",
     "check": "runner", "run_protocols": "runner", "write_summaries": "runner",

@@ -26,6 +26,7 @@ class EvalConfig:
     num_prediction_samples: int = 100
     num_test_sequences: int = 256
     prediction_select_by: str = "ssim"
+    is_offset_stride: int = 5          # is_offset: offsets between scored windows
     parzen_samples: int = 1000
     parzen_heldout: int = 500          # validation and test items, each
     parzen_unit: str = "frames"

@@ -11,7 +11,7 @@ from typing import Optional
 import tensorflow as tf
 
 # The built-in protocols register themselves on import.
-from tfvidgen.evaluate import fd, nn, parzen, prediction  # noqa: F401
+from tfvidgen.evaluate import fd, is_offset, nn, parzen, prediction  # noqa: F401
 from tfvidgen.data import pipeline
 from tfvidgen.evaluate.config import EvalConfig
 from tfvidgen.evaluate.context import PROTOCOLS, Context
@@ -22,9 +22,9 @@ from tfvidgen.evaluate.specs import check_train_metrics, parse_metric_specs
 def check(ctx: Context, specs) -> None:
     """Fails before any work when a requested metric cannot run (no extractor, no predictor)."""
     for name, spec in specs:
-        if name in ("fd", "is", "is_real"):
+        if name in ("fd", "is", "is_real", "is_offset"):
             ctx.extractor(spec)
-        elif name == "ssim":
+        if name in ("ssim", "is_offset"):
             ctx.sampler.predictor()
 
 

@@ -13,10 +13,10 @@ from tfvidgen import registry
 
 # The protocols of tfvidgen.evaluate (each module registers its own with
 # ``protocol``); tests check that the two agree.
-BUILTIN_PROTOCOLS = ("fd", "is", "is_real", "ssim", "parzen", "parzen_ms", "nn")
+BUILTIN_PROTOCOLS = ("fd", "is", "is_real", "is_offset", "ssim", "parzen", "parzen_ms", "nn")
 ALIASES = {"psnr": "ssim", "prediction": "ssim", "fvd": "fd", "laplacian": "parzen_ms"}
 # Protocols that need a feature extractor.
-NEEDS_EXTRACTOR = ("fd", "is", "is_real")
+NEEDS_EXTRACTOR = ("fd", "is", "is_real", "is_offset")
 
 
 class MetricUnavailable(ValueError):

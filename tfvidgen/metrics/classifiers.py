@@ -18,6 +18,14 @@ its softmax.
   space and, from the second block while at least 4 frames are left, in
   time), global average pooling and a dense layer. Inputs are clips
   [N, clip_length, S, S, 3].
+* stacked frames (``kind="video"``, ``architecture="stacked2d"``): seed 002's
+  KTH action classifier (section 5.3.3: "the video frames are concatenated
+  as input to the first layer"): the clip's frames stacked along channels
+  in time order (channel ``3 t + c`` is channel c of frame t) and D_I's 2D
+  blocks, global average pooling and a dense layer. Inputs are clips
+  [N, clip_length, S, S, 3] like the 3D classifier's, so the protocols take
+  it as any video extractor (``is_offset`` scores generated 10-frame
+  windows with it).
 
 A trained classifier is a folder: ``classifier.keras`` (the Keras model)
 and ``classifier.json`` (name, kind, class names, frame size, clip length,
@@ -59,11 +67,8 @@ def _bn(name):
     return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
-def build_image_classifier(num_classes: int, image_size: int = 64, width: int = 64,
-                           name: str = "image_classifier") -> keras.Model:
-    """D_I's body + global average pooling + dense: [N, S, S, 3] in [-1, 1] -> logits."""
-    inputs = keras.Input([image_size, image_size, 3], name="frames")
-    x = inputs
+def _image_body(x, num_classes: int, image_size: int, width: int):
+    """D_I's 2D blocks + global average pooling + dense -> logits."""
     for i in range(_num_blocks(image_size)):
         x = layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same", use_bias=False,
                           name=f"conv_{i}")(x)
@@ -71,8 +76,25 @@ def build_image_classifier(num_classes: int, image_size: int = 64, width: int = 
             x = _bn(f"bn_{i}")(x)
         x = layers.LeakyReLU(0.2, name=f"lrelu_{i}")(x)
     features = layers.GlobalAveragePooling2D(name="features")(x)
-    logits = layers.Dense(num_classes, name="logits")(features)
-    return keras.Model(inputs, logits, name=name)
+    return layers.Dense(num_classes, name="logits")(features)
+
+
+def build_image_classifier(num_classes: int, image_size: int = 64, width: int = 64,
+                           name: str = "image_classifier") -> keras.Model:
+    """D_I's body + global average pooling + dense: [N, S, S, 3] in [-1, 1] -> logits."""
+    inputs = keras.Input([image_size, image_size, 3], name="frames")
+    return keras.Model(inputs, _image_body(inputs, num_classes, image_size, width), name=name)
+
+
+def build_stacked_classifier(num_classes: int, image_size: int = 64, clip_length: int = 10,
+                             width: int = 64, name: str = "stacked_classifier") -> keras.Model:
+    """Seed 002's KTH classifier: [N, T, S, S, 3] -> frames stacked along channels in
+    time order ([N, S, S, 3 T], layer ``stacked``: channel 3 t + c is frame t's
+    channel c) -> D_I's 2D blocks, global average pooling, dense -> logits."""
+    inputs = keras.Input([clip_length, image_size, image_size, 3], name="clips")
+    x = layers.Permute((2, 3, 1, 4), name="time_last")(inputs)       # [N, S, S, T, 3]
+    x = layers.Reshape((image_size, image_size, 3 * clip_length), name="stacked")(x)
+    return keras.Model(inputs, _image_body(x, num_classes, image_size, width), name=name)
 
 
 def build_video_classifier(num_classes: int, image_size: int = 64, clip_length: int = 16,
@@ -93,8 +115,25 @@ def build_video_classifier(num_classes: int, image_size: int = 64, clip_length: 
     return keras.Model(inputs, logits, name=name)
 
 
-def default_name(dataset: str, kind: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "-", f"{dataset}-{kind}".lower()).strip("-")
+# The networks of each kind; the first is the kind's default.
+ARCHITECTURES = {"image": ("d_i",), "video": ("conv3d", "stacked2d")}
+
+
+def check_architecture(kind: str, architecture: Optional[str] = None) -> str:
+    """The architecture of a classifier of ``kind`` (default: the kind's first)."""
+    if kind not in ARCHITECTURES:
+        raise ValueError(f"kind must be 'image' or 'video', got {kind!r}")
+    architecture = architecture or ARCHITECTURES[kind][0]
+    if architecture not in ARCHITECTURES[kind]:
+        raise ValueError(f"{kind} classifiers use one of {', '.join(ARCHITECTURES[kind])}, "
+                         f"got --architecture={architecture}")
+    return architecture
+
+
+def default_name(dataset: str, kind: str, architecture: Optional[str] = None) -> str:
+    """<dataset>-<kind>, or <dataset>-<architecture> for a kind's non-default network."""
+    what = kind if architecture in (None, ARCHITECTURES.get(kind, (None,))[0]) else architecture
+    return re.sub(r"[^0-9a-z]+", "-", f"{dataset}-{what}".lower()).strip("-")
 
 
 def _check_labels(source: VideoSource) -> None:
@@ -126,7 +165,7 @@ def train_classifier(source: VideoSource, kind: str, output_dir: str, *,
                      dataset: Optional[str] = None, clip_length: int = 16, every_nth: int = 1,
                      steps: int = 2000, batch_size: int = 32, learning_rate: float = 1e-3,
                      width: int = 64, validation_batches: int = 20, seed: int = 0,
-                     verbose: int = 0) -> dict:
+                     verbose: int = 0, architecture: Optional[str] = None) -> dict:
     """Trains a classifier of ``source``'s labels and saves it to ``output_dir``.
 
     Args:
@@ -134,22 +173,26 @@ def train_classifier(source: VideoSource, kind: str, output_dir: str, *,
       kind: "image" (frames) or "video" (clips of ``clip_length``).
       output_dir: folder for classifier.keras and classifier.json.
       validation_source: held-out labelled videos for the reported accuracy.
-      name: the extractor's name in metric names (default: <dataset>-<kind>).
+      name: the extractor's name in metric names (default: <dataset>-<kind>, or
+        <dataset>-stacked2d).
+      architecture: video: "conv3d" (default) or "stacked2d" (the clip's frames
+        stacked along channels into 2D convolutions, seed 002's KTH classifier).
     Returns:
       The saved info dictionary (also classifier.json).
     """
-    if kind not in ("image", "video"):
-        raise ValueError(f"kind must be 'image' or 'video', got {kind!r}")
+    architecture = check_architecture(kind, architecture)
     _check_labels(source)
     height, width_px, _ = source.frame_shape
     if height != width_px:
         raise ValueError(f"frames must be square, got {source.frame_shape}")
     dataset = dataset or source.name
-    name = name or default_name(dataset, kind)
+    name = name or default_name(dataset, kind, architecture)
     num_classes = len(source.class_names)
     keras.utils.set_random_seed(seed)
     if kind == "image":
         model = build_image_classifier(num_classes, height, width, name=name)
+    elif architecture == "stacked2d":
+        model = build_stacked_classifier(num_classes, height, clip_length, width, name=name)
     else:
         model = build_video_classifier(num_classes, height, clip_length, width, name=name)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
@@ -160,7 +203,8 @@ def train_classifier(source: VideoSource, kind: str, output_dir: str, *,
     history = model.fit(train, steps_per_epoch=steps, epochs=1, verbose=verbose,
                         shuffle=False)
     info = {
-        "format_version": FORMAT_VERSION, "name": name, "kind": kind, "dataset": dataset,
+        "format_version": FORMAT_VERSION, "name": name, "kind": kind,
+        "architecture": architecture, "dataset": dataset,
         "class_names": list(source.class_names), "image_size": int(height),
         "clip_length": int(clip_length) if kind == "video" else 1,
         "every_nth": int(every_nth) if kind == "video" else 1,
@@ -213,6 +257,7 @@ class ClassifierExtractor(Extractor):
                          feature_dim=int(info["feature_dim"]),
                          num_classes=len(info["class_names"]))
         self.info = info
+        self.architecture = info.get("architecture") or ARCHITECTURES[kind][0]
         self.classifier = model
 
 
