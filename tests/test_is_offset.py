@@ -264,6 +264,39 @@ def test_is_offset_protocol_report_and_files(tmp_path):
                                               n_future=7), data=data)
 
 
+def test_is_offset_on_drnet_pose_lstm_rollouts_beyond_the_videos():
+    """drnet_lstm (random weights) rolled out 30 frames past 2 real ones, on 12-14 frame videos:
+    the windows are scored, and the report says the real reference is padded."""
+    from tfvidgen import registry
+    from tfvidgen.models import drnet
+    from tfvidgen.models.base import DataSpec
+    config = drnet.DRNetConfig(content_dim=6, pose_dim=3, encoder_width=4, max_step=6,
+                               sd_width=8, frame_channels=3, n_past=2, n_future=3, n_eval=6,
+                               rnn_size=8, predictor_rnn_layers=2)
+    task = registry.TASKS.get("drnet_lstm")(config, DataSpec(image_size=16))
+    task.build()
+
+    class Clip3:
+        name, kind, num_frames = "clip3", "video", 3
+
+        def logits(self, videos):
+            v = np.asarray(videos, np.float32) / 255.0
+            return 4.0 * v.mean(axis=(1, 2, 3))  # [M, 3]: a class per colour channel
+
+    report = evaluate.evaluate(
+        evaluate.TaskSampler(task, name="drnet_lstm"),
+        evaluate.EvalConfig(metrics=("is_offset",), extractor=Clip3(), is_offset_stride=9,
+                            n_past=2, n_future=30, is_splits=2, is_split_size=2,
+                            batch_size=4),
+        data=tiny_data(num_videos=6, frames=12))
+    details = report["details"]["is_offset"]
+    assert details["offsets"] == [1, 10, 19, 28] and details["frames"][-1] == [29, 30, 31]
+    assert details["n_past"] == 2 and details["horizon"] == 30
+    assert all(np.isfinite(v) and v >= 1.0 - 1e-9 for v in report["metrics"].values())
+    assert len(report["metrics"]) == 8
+    assert details["heldout_videos_shorter_than_span"] == 6 and "last frame" in details["warning"]
+
+
 def test_is_offset_needs_a_predictor():
     class Unconditional:
         default_num_frames = 4
