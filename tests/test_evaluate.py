@@ -15,7 +15,7 @@ from tfvidgen.train.loop import TrainConfig, Trainer
 TINY = TINY_GAN_FLAGS
 run = run_bin
 CHEAP = ["--num_videos=8", "--is_splits=2", "--is_split_size=4", "--parzen_samples=40",
-         "--parzen_heldout=12", "--nn_samples=3", "--nn_k=2"]
+         "--parzen_ms_samples=40", "--parzen_heldout=12", "--nn_samples=3", "--nn_k=2"]
 
 
 def scalars(log_dir):
@@ -93,8 +93,8 @@ def test_fd_is_parzen_nn_on_a_task(tmp_path):
     sampler = evaluate.TaskSampler(task, batch_size=4, name="mocogan")
     config = evaluate.EvalConfig(
         metrics=("fd", "is", "parzen", "parzen_ms", "nn"), num_videos=6, extractor=FakeExtractor(),
-        is_splits=2, is_split_size=3, parzen_samples=20, parzen_heldout=6, parzen_levels=1,
-        nn_samples=2, nn_k=2)
+        is_splits=2, is_split_size=3, parzen_samples=20, parzen_ms_samples=20, parzen_heldout=6,
+        parzen_levels=1, nn_samples=2, nn_k=2)
     output = str(tmp_path / "out" / "report.json")
     report = evaluate.evaluate(sampler, config, data=data, output=output, step=7,
                                log_dir=str(tmp_path / "eval"), source={"model": "mocogan"})

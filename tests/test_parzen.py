@@ -104,3 +104,29 @@ def test_multiscale_on_images_beats_full_resolution_with_few_samples():
     assert multi["mean"] > full["mean"]
     with pytest.raises(ValueError, match="divisible"):
         parzen.multiscale_evaluate(samples[:, :6], validation[:, :6], test[:, :6], levels=2)
+
+
+def test_streaming_over_centre_blocks_equals_the_direct_sum():
+    """Centre blocks folded into a running log-sum-exp give the one-block result, for float32
+    centres too (they are converted per block, never as a whole)."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1, [9, 4, 4, 3])
+    centres = rng.uniform(0, 1, [101, 4, 4, 3]).astype(np.float32)
+    sigmas = [0.05, 0.2, 1.0]
+    d2 = ((x.reshape(9, 1, -1) - centres.astype(np.float64).reshape(1, 101, -1)) ** 2).sum(-1)
+    want = np.stack([np.log(np.exp(-d2 / (2 * s * s)).mean(axis=1)) - 24 * math.log(
+        2 * math.pi * s * s) for s in sigmas[1:]], axis=1)
+    for block in (7, 64, 1000):
+        got = parzen.log_parzen_multi(x, centres, sigmas, chunk=4, centre_chunk=block)
+        np.testing.assert_allclose(got[:, 1:], want, rtol=1e-9)
+        # sigma 0.05: exp underflows in the direct sum; the running maximum keeps it finite.
+        assert np.all(np.isfinite(got[:, 0]))
+        np.testing.assert_allclose(got, parzen.log_parzen_multi(x, centres, sigmas), rtol=1e-9)
+
+
+def test_the_default_is_the_thesis_50000_samples_and_the_name_says_so():
+    from tfvidgen.evaluate.config import EvalConfig
+    assert EvalConfig().parzen_samples == 50000 and EvalConfig().parzen_ms_samples == 1000
+    from tfvidgen.cli import evaluate as cli
+    assert cli.FLAGS["parzen_samples"].default == 50000
+    assert cli.FLAGS["parzen_ms_samples"].default == 1000

@@ -61,11 +61,16 @@ flags.DEFINE_enum("prediction_select_by", "ssim", ["ssim", "psnr"],
                   "ssim: the score that picks the best sample (seed 002: ssim).")
 flags.DEFINE_integer("is_offset_stride", 5,
                      "is_offset: offset between the windows scored (1: every window).")
-flags.DEFINE_integer("parzen_samples", 1000, "parzen: generated samples (window centres).")
+flags.DEFINE_integer("parzen_samples", 50000,
+                     "parzen: generated samples (window centres; the thesis' Table 4.1: 50,000). "
+                     "The metric's name carries the count (parzen_frames_50000s).")
 flags.DEFINE_integer("parzen_heldout", 500, "parzen: validation and test items, each.")
 flags.DEFINE_enum("parzen_unit", "frames", ["frames", "videos"],
                   "parzen: density of single frames (seed 002) or of whole clips.")
 flags.DEFINE_integer("parzen_levels", 2, "parzen_ms: pyramid levels K.")
+flags.DEFINE_integer("parzen_ms_samples", 1000,
+                     "parzen_ms: N_0, the samples per level (a LAPGAN draws N_0 refinements "
+                     "per held-out image and level; the thesis does not give N_0).")
 flags.DEFINE_integer("nn_samples", 16, "nn: generated samples (rows of the grid).")
 flags.DEFINE_integer("nn_k", 5, "nn: neighbours per sample.")
 flags.DEFINE_enum("nn_unit", "videos", ["frames", "videos"], "nn: compare frames or clips.")
@@ -102,7 +107,8 @@ def config_from_flags():
         prediction_select_by=FLAGS.prediction_select_by,
         is_offset_stride=FLAGS.is_offset_stride, parzen_samples=FLAGS.parzen_samples,
         parzen_heldout=FLAGS.parzen_heldout, parzen_unit=FLAGS.parzen_unit,
-        parzen_levels=FLAGS.parzen_levels, nn_samples=FLAGS.nn_samples, nn_k=FLAGS.nn_k,
+        parzen_levels=FLAGS.parzen_levels,
+        parzen_ms_samples=FLAGS.parzen_ms_samples, nn_samples=FLAGS.nn_samples, nn_k=FLAGS.nn_k,
         nn_unit=FLAGS.nn_unit, nn_max_train_items=FLAGS.nn_max_train_items)
 
 
@@ -121,7 +127,7 @@ def main(argv, use_export=False):
     for name in ("num_videos", "is_splits", "is_split_size", "eval_batch_size",
                  "prediction_past", "prediction_future", "num_prediction_samples",
                  "num_test_sequences", "is_offset_stride", "parzen_samples", "parzen_heldout",
-                 "parzen_levels", "nn_samples", "nn_k"):
+                 "parzen_levels", "nn_samples", "nn_k", "parzen_ms_samples"):
         if FLAGS[name].value is not None and FLAGS[name].value < 1:
             fail(f"--{name} must be a positive integer.")
     try:

@@ -58,25 +58,45 @@ def log_parzen(x, centres, sigma: float, chunk: int = 256) -> np.ndarray:
     return log_parzen_multi(x, centres, [sigma], chunk)[:, 0]
 
 
-def log_parzen_multi(x, centres, sigmas: Sequence[float], chunk: int = 256) -> np.ndarray:
-    """``log_parzen`` for several sigmas at once (distances computed once): [M, len(sigmas)]."""
-    x, c = _flat(x), _flat(centres)
+CENTRE_CHUNK = 2048
+
+
+def log_parzen_multi(x, centres, sigmas: Sequence[float], chunk: int = 256,
+                     centre_chunk: int = CENTRE_CHUNK) -> np.ndarray:
+    """``log_parzen`` for several sigmas at once (distances computed once): [M, len(sigmas)].
+
+    Streams over the centres: ``centres`` stays in its own dtype (float32 or
+    uint8 samples are not copied to float64 as a whole), each block of
+    ``centre_chunk`` centres is converted to float64 and folded into a running
+    log-sum-exp per point and sigma, so 50,000 centres of 32x32x3 need the
+    centres themselves plus a few blocks of [chunk, centre_chunk] float64.
+    """
+    x = _flat(x)
+    centres = np.asarray(centres)
+    c = centres.reshape(len(centres), -1)
     if x.shape[1] != c.shape[1]:
         raise ValueError(f"points have {x.shape[1]} dimensions, centres {c.shape[1]}")
     n, d = c.shape
     sigmas = np.asarray(sigmas, np.float64)
-    c_sq = np.sum(c * c, axis=1)
-    out = np.empty([len(x), len(sigmas)])
-    for start in range(0, len(x), chunk):
-        xb = x[start:start + chunk]
-        d2 = np.maximum(np.sum(xb * xb, axis=1)[:, None] + c_sq[None] - 2.0 * xb @ c.T, 0.0)
-        for j, sigma in enumerate(sigmas):
-            a = -d2 / (2.0 * sigma * sigma)
-            m = a.max(axis=1, keepdims=True)
-            lse = m[:, 0] + np.log(np.exp(a - m).sum(axis=1))
-            out[start:start + chunk, j] = lse - math.log(n) - 0.5 * d * math.log(
-                2.0 * math.pi * sigma * sigma)
-    return out
+    scale = -1.0 / (2.0 * sigmas * sigmas)                       # [S]
+    x_sq = np.sum(x * x, axis=1)
+    top = np.full([len(x), len(sigmas)], -np.inf)                # running max of the exponents
+    total = np.zeros([len(x), len(sigmas)])                      # sum of exp(exponent - top)
+    for c_start in range(0, n, centre_chunk):
+        cb = np.asarray(c[c_start:c_start + centre_chunk], np.float64)
+        cb_sq = np.sum(cb * cb, axis=1)
+        for start in range(0, len(x), chunk):
+            xb = x[start:start + chunk]
+            d2 = np.maximum(x_sq[start:start + chunk, None] + cb_sq[None] - 2.0 * xb @ cb.T, 0.0)
+            for j in range(len(sigmas)):
+                a = d2 * scale[j]
+                m = np.maximum(top[start:start + chunk, j], a.max(axis=1))
+                total[start:start + chunk, j] = (
+                    total[start:start + chunk, j] * np.exp(top[start:start + chunk, j] - m)
+                    + np.exp(a - m[:, None]).sum(axis=1))
+                top[start:start + chunk, j] = m
+    return (top + np.log(total) - math.log(n)
+            - 0.5 * d * np.log(2.0 * math.pi * sigmas * sigmas)[None])
 
 
 def _conditional_log_parzen_multi(x, centres_per_point, sigmas) -> np.ndarray:

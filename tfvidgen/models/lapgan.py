@@ -379,7 +379,7 @@ class LAPGAN(base.Task):
         """The ``parzen_ms`` protocol's conditional terms q_k(h | l) (section 4.4.1):
         ``tfvidgen.models.lapgan_parzen.multiscale_inputs``."""
         from tfvidgen.models import lapgan_parzen
-        return lapgan_parzen.multiscale_inputs(self, samples, eval_config.parzen_samples,
+        return lapgan_parzen.multiscale_inputs(self, samples, eval_config.parzen_ms_samples,
                                                eval_config.seed, eval_config.batch_size)
 
     # Training ---------------------------------------------------------------------------------
