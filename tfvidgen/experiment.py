@@ -304,9 +304,14 @@ def make_config(values: dict) -> Settings:
 def build_task(values: dict, spec: DataSpec, config: Optional[Settings] = None) -> Task:
     """The registered task ``values["model"]`` with its settings (``config`` or from
     ``values``: fields not in it keep the paper's defaults)."""
+    from tfvidgen import precision
     import_user_modules(values.get("user_module"))
     factory = task_class(values["model"])
-    return factory(config if config is not None else make_config(values), spec)
+    name = values.get("precision") or precision.DEFAULT
+    with precision.policy(name):  # --precision: the networks' Keras dtype policy
+        task = factory(config if config is not None else make_config(values), spec)
+    precision.bind(task, name)  # Task.build runs under it too
+    return task
 
 
 def train_config(values: dict, config: Settings) -> TrainConfig:

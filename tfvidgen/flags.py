@@ -60,6 +60,12 @@ flags.DEFINE_enum("strategy", "mirrored", STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_integer("cpu_replicas", 1,
                      "Logical CPU devices for MirroredStrategy when there is no GPU.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the training step (slow on CPU).")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                  "Keras dtype policy of the networks: float32, mixed_bfloat16 (bfloat16 math, "
+                  "float32 variables; fast on CPUs with AVX512_BF16 / AMX and on GPUs) or "
+                  "mixed_float16 (GPUs; with dynamic loss scaling). Losses, gradient penalties, "
+                  "KL terms, BatchNorm statistics and network outputs stay float32; checkpoints "
+                  "are the same in every precision. Fixed for a run.")
 flags.DEFINE_integer("summary_every", 10, "Steps between scalar summaries.")
 flags.DEFINE_integer("sample_every", 200, "Steps between GIF / frame-grid summaries.")
 flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.")

@@ -111,11 +111,21 @@ def apply_gradients(optimizer, tape, loss, variables, l2_weight_decay=0.0):
     MoCoGAN passes ``weight_decay=1e-5`` to ``torch.optim.Adam``, which adds
     ``wd * w`` to the gradient before the Adam moments; Keras' own
     ``weight_decay`` is the decoupled AdamW rule, so it is added here.
+    Under ``--precision=mixed_float16`` the loss is scaled
+    (``tfvidgen.precision.LossScale``); the loss itself is float32.
     """
-    grads = tape.gradient(loss, variables)
-    if l2_weight_decay:
-        grads = [g + l2_weight_decay * v if g is not None else None
-                 for g, v in zip(grads, variables)]
+    from tfvidgen import precision  # noqa: WPS433 (light; avoids an import cycle)
+
+    def decay(grads):
+        if not l2_weight_decay:
+            return grads
+        return [g + l2_weight_decay * v if g is not None else None
+                for g, v in zip(grads, variables)]
+    scale = precision.loss_scale_of(optimizer)
+    if scale is not None:
+        scale.apply(optimizer, tape, loss, variables, transform=decay)
+        return
+    grads = decay(tape.gradient(loss, variables))
     optimizer.apply_gradients(zip(grads, variables))
 
 
