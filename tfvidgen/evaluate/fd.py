@@ -54,41 +54,41 @@ def fd_protocol(ctx: Context, spec=None):
     return {name: value}, with_conditioning(details, note), {}
 
 
-@protocol("is")
-def is_protocol(ctx: Context, spec=None):
+def _classifier_score(ctx: Context, spec, metric: str, draw):
+    """``metric``'s classifier score of the samples ``draw(n, t)`` returns.
+
+    ``draw`` gives (samples, conditioning note or None); ``t`` is None for an
+    image extractor. One code path for ``is`` and ``is_real``.
+    """
     from tfvidgen.metrics import classifier_score_splits
     ext = ctx.extractor(spec)
     cfg = ctx.config
     n = cfg.is_splits * cfg.is_split_size
-    if getattr(ext, "kind", "video") == "image":
-        (samples, note), t = ctx.generated_images(n), None
-    else:
-        t = ctx.clip_length(ext)
-        samples, note = ctx.generated_videos(n, t)
+    t = None if getattr(ext, "kind", "video") == "image" else ctx.clip_length(ext)
+    samples, note = draw(n, t)
     mean, std = classifier_score_splits(ext.logits(samples), num_splits=cfg.is_splits)
-    name = _metric_name("is", ext.name, num_splits=cfg.is_splits, split_size=cfg.is_split_size,
-                        num_frames=t)
+    name = _metric_name(metric, ext.name, num_splits=cfg.is_splits,
+                        split_size=cfg.is_split_size, num_frames=t)
     details = {"name": name, "mean": float(mean), "std": float(std), "extractor": ext.name,
                "num_splits": cfg.is_splits, "split_size": cfg.is_split_size, "num_frames": t}
-    return {name: float(mean), name + "_std": float(std)}, with_conditioning(details, note), {}
+    return {name: float(mean), name + "_std": float(std)}, details, note
+
+
+@protocol("is")
+def is_protocol(ctx: Context, spec=None):
+    def draw(n, t):
+        return ctx.generated_images(n) if t is None else ctx.generated_videos(n, t)
+    scores, details, note = _classifier_score(ctx, spec, "is", draw)
+    return scores, with_conditioning(details, note), {}
 
 
 @protocol("is_real")
 def is_real_protocol(ctx: Context, spec=None):
     """The classifier score of real clips (seed 004, Table 8.1's maximum possible)."""
-    from tfvidgen.metrics import classifier_score_splits
-    ext = ctx.extractor(spec)
-    cfg = ctx.config
-    n = cfg.is_splits * cfg.is_split_size
-    if getattr(ext, "kind", "video") == "image":
-        samples, t = real_images(ctx.reference, n, cfg.seed), None
-    else:
-        t = ctx.clip_length(ext)
-        samples = real_clips(ctx.reference, n, t, cfg.seed, ctx.every_nth)
-    mean, std = classifier_score_splits(ext.logits(samples), num_splits=cfg.is_splits)
-    name = _metric_name("is_real", ext.name, num_splits=cfg.is_splits,
-                        split_size=cfg.is_split_size, num_frames=t)
-    details = {"name": name, "mean": float(mean), "std": float(std), "extractor": ext.name,
-               "num_splits": cfg.is_splits, "split_size": cfg.is_split_size, "num_frames": t,
-               "real": ctx.reference_description()}
-    return {name: float(mean), name + "_std": float(std)}, details, {}
+    def draw(n, t):
+        if t is None:
+            return real_images(ctx.reference, n, ctx.config.seed), None
+        return real_clips(ctx.reference, n, t, ctx.config.seed, ctx.every_nth), None
+    scores, details, _ = _classifier_score(ctx, spec, "is_real", draw)
+    details["real"] = ctx.reference_description()
+    return scores, details, {}
