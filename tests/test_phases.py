@@ -164,6 +164,21 @@ def test_alpha_is_a_pure_function_of_the_step():
         phases.validate([Phase("a", 0, DataRequirements()), Phase("b", 0, DataRequirements())])
 
 
+def test_a_phase_batch_must_be_positive_and_split_over_the_replicas(tmp_path, cpu_strategy):
+    assert Phase("x", data=DataRequirements()).batch_size is None  # the run's batch
+    with pytest.raises(ValueError, match="'a': batch_size"):
+        phases.validate([Phase("a", 0, DataRequirements(), batch_size=0)])
+    odd = dataclasses.replace(ToyConfig(), batch_size=2)
+    task = registry.TASKS.get("toy_progressive")(odd, DataSpec(image_size=SIZE))
+    task.phases = lambda: phases.chain(
+        (3, Phase("8x8", data=DataRequirements(clip_length=2), image_size=8, time_pool=2)),
+        (None, Phase("16x16", data=DataRequirements(clip_length=4), batch_size=3)))
+    config = TrainConfig(model_dir=str(tmp_path), max_steps=1, batch_size=2)
+    with pytest.raises(ValueError, match="phase 16x16: its global batch 3 does not split "
+                                         "over 2 replicas"):
+        Trainer(task, tiny_data(), config, cpu_strategy(2))
+
+
 def test_two_phases_train_with_a_fade_in(straight):
     assert straight.current_step == MAX_STEPS and straight.phase.name == "16x16"
     assert straight.task.entered == [("8x8", True), ("16x16", True)]

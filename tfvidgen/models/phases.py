@@ -43,6 +43,10 @@ class Phase:
         duration levels). 1: no pooling.
       fade_in_steps: length of the fade-in at the start of the phase; 0 for
         none (alpha is 1 throughout).
+      batch_size: global batch of the phase's steps (divided across
+        replicas as the run's is); None for the run's batch
+        (``TrainConfig.batch_size``). PGGAN lowers the minibatch at high
+        resolutions (its ``minibatch_dict``).
     """
     name: str
     start_step: int = 0
@@ -50,6 +54,7 @@ class Phase:
     image_size: Optional[int] = None
     time_pool: int = 1
     fade_in_steps: int = 0
+    batch_size: Optional[int] = None
 
     def alpha(self, step):
         """The fade-in weight at global ``step``: a pure function of the step.
@@ -76,7 +81,8 @@ def validate(phases: Sequence[Phase]) -> tuple:
     Raises:
       ValueError: naming the bad phase (no phases, a first phase not starting
         at step 0, starts not strictly increasing, repeated names, a missing
-        ``data``, non-positive ``time_pool`` or negative ``fade_in_steps``).
+        ``data``, non-positive ``time_pool`` or ``batch_size``, or negative
+        ``fade_in_steps``).
     """
     phases = tuple(phases)
     if not phases:
@@ -97,6 +103,9 @@ def validate(phases: Sequence[Phase]) -> tuple:
         if p.time_pool < 1 or p.fade_in_steps < 0:
             raise ValueError(f"Phase {p.name!r}: time_pool must be >= 1 and fade_in_steps "
                              f">= 0 (got {p.time_pool}, {p.fade_in_steps}).")
+        if p.batch_size is not None and p.batch_size < 1:
+            raise ValueError(f"Phase {p.name!r}: batch_size must be >= 1 or None "
+                             f"(got {p.batch_size}).")
     return phases
 
 

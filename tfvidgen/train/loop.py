@@ -12,7 +12,10 @@ trainer looks up the phase of the step; on entering one (and in
 ``__init__``, for the phase a restored step lies in) it calls
 ``task.enter_phase(phase, begins)``, sets ``task.alpha`` and switches to
 that phase's compiled step and dataset (built from the current step, so the
-element -> data mapping stays a pure function of (seed, step)). The
+element -> data mapping stays a pure function of (seed, step)). A phase may
+set its own global batch (``Phase.batch_size``, e.g. PGGAN's smaller
+minibatch at high resolutions): its dataset and compiled step use it,
+divided across replicas like the run's ``batch_size``. The
 compiled step of a phase with a fade-in assigns ``task.alpha =
 phase.alpha(step)`` from the step counter before ``train_step`` runs, so a
 resume lands on the alpha an uninterrupted run had. The checkpoint is the
@@ -88,6 +91,7 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.rng = tf.random.Generator.from_seed(config.seed)
         self.phases = phases_lib.validate(task.phases())
+        self._check_phase_batches()
         self.is_chief, worker_id = strategies.worker_role(strategy)
         self.checkpoints = checkpoints.Checkpoints(
             config.model_dir, config.keep_checkpoints, is_chief=self.is_chief,
@@ -110,6 +114,43 @@ class Trainer:
         """The phase of the task's schedule that global ``step`` lies in."""
         return phases_lib.phase_at(self.phases, step)
 
+    def phase_batch_size(self, phase: phases_lib.Phase | None = None) -> int:
+        """The global batch of ``phase`` (default: the current one): its own
+        ``batch_size``, else the run's."""
+        phase = phase or self.phase
+        return int(phase.batch_size or self.config.batch_size)
+
+    def _check_phase_batches(self) -> None:
+        """Every phase's global batch splits evenly over the replicas (at the
+        start of the run, not when the phase is reached)."""
+        replicas = self.strategy.num_replicas_in_sync
+        for phase in self.phases:
+            batch = self.phase_batch_size(phase)
+            if batch % replicas:
+                raise ValueError(
+                    f"phase {phase.name}: its global batch {batch} does not split over "
+                    f"{replicas} replicas; use a batch that is a multiple of {replicas}.")
+
+    def phase_record(self) -> str:
+        """The schedule as text (one line per phase: start step, fade-in, frames,
+        size, temporal pooling, global batch), written to the run's phases.txt."""
+        lines = ["# phase start_step fade_in_steps frames size time_pool batch_size"]
+        for p in self.phases:
+            size = self.phase_frame_shape(p)[0]
+            lines.append(f"{p.name} {p.start_step} {p.fade_in_steps} {p.data.clip_length} "
+                         f"{size} {p.time_pool} {self.phase_batch_size(p)}")
+        return "\n".join(lines) + "\n"
+
+    def write_phase_record(self) -> None:
+        """phases.txt in the run directory (chief only; runs with several phases)."""
+        if len(self.phases) < 2 or not self.is_chief:
+            return
+        try:
+            with open(os.path.join(self.config.model_dir, "phases.txt"), "w") as f:
+                f.write(self.phase_record())
+        except OSError as e:
+            logging.warning("phases.txt could not be written: %s", first_line(e))
+
     def enter_phase(self, phase: phases_lib.Phase) -> None:
         """Moves the run into ``phase`` at the current step.
 
@@ -126,8 +167,8 @@ class Trainer:
             self._train_steps[phase.name] = self._make_train_step(phase)
         self._train_step = self._train_steps[phase.name]
         if len(self.phases) > 1:
-            logging.info("Phase %s at step %d (alpha %.3f)", phase.name, step,
-                         phase.alpha(step))
+            logging.info("Phase %s at step %d (alpha %.3f, batch %d)", phase.name, step,
+                         phase.alpha(step), self.phase_batch_size(phase))
 
     def _make_train_step(self, phase: phases_lib.Phase | None = None):
         """The compiled step of ``phase`` (default: the current one).
@@ -139,7 +180,7 @@ class Trainer:
         """
         phase = phase or self.phase
         task, strategy, step, rng = self.task, self.strategy, self.step, self.rng
-        global_batch = self.config.batch_size
+        global_batch = self.phase_batch_size(phase)
         stop_vote = self._stop_vote if self.num_workers > 1 else None
 
         def replica_step(b, s, vote):
@@ -171,7 +212,7 @@ class Trainer:
         def replica_dataset(input_context):
             return pipeline.make_dataset(
                 self.data, clip_length=req.clip_length, every_nth=req.every_nth,
-                images_per_video=req.images_per_video, batch_size=self.config.batch_size,
+                images_per_video=req.images_per_video, batch_size=self.phase_batch_size(phase),
                 frame_shape=self.phase_frame_shape(phase), seed=self.config.seed,
                 start_step=start_step, time_pool=phase.time_pool, extras=req.extras,
                 real_batches=req.real_batches, input_context=input_context)
@@ -229,6 +270,7 @@ class Trainer:
         bar = progress.Progress(max_steps, start)
         metrics, last_time, last_step = {}, time.monotonic(), start
         saved_step = start if self.resumed_from else None
+        self.write_phase_record()
         iterator, agreed_stop = None, False
         try:
             while self.current_step < max_steps and not agreed_stop:
@@ -330,7 +372,7 @@ class Trainer:
                 tf.summary.scalar(f"learning_rate/{name}",
                                   float(tf.convert_to_tensor(lr() if callable(lr) else lr)))
             tf.summary.scalar("speed/steps_per_s", steps_per_s)
-            tf.summary.scalar("speed/examples_per_s", steps_per_s * self.config.batch_size)
+            tf.summary.scalar("speed/examples_per_s", steps_per_s * self.phase_batch_size())
 
     def run_hooks(self, step: int, last: bool = False) -> dict:
         """Runs the hooks due at ``step``; writes their scalars under eval/."""
