@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from helpers import tiny_data, train_run, weights
 from tfvidgen import experiment, registry, runs
-from tfvidgen.models import progressive
+from tfvidgen.models import adversarial, progressive
 from tfvidgen.models.base import DataSpec, StatelessNoise, to_uint8
 from tfvidgen.nets import progressive3d as nets
 from tfvidgen.train.loop import TrainConfig, Trainer
@@ -17,6 +17,8 @@ SHAPES = nets.level_shapes(16)  # 4x4x4, 8x8x8, 8x16x16
 TINY = dict(batch_size=2, latent_dim=8, fmap_base=16, fmap_max=8)
 GROWTH = dict(training_kimg=0.004, transition_kimg=0.004)  # 2 steps each at batch 2
 MAX_STEPS = 5  # 4x4x4: steps 0-1; 8x8x8: fade-in over steps 2-3, then step 4
+# A batch per level: 2 at 4x4x4 (steps 0-1), 4 at 8x8x8 (fade-in over steps 2-3, then step 4).
+LEVEL_BATCHES = dict(level_batch_sizes="2,4", training_kimg=0.004, transition_kimg=0.008)
 
 
 def _strategy(n):
@@ -36,10 +38,10 @@ def _networks(score=True, mbstd=4):
     return g, d
 
 
-def _trainer(name, model_dir, replicas=1):
+def _trainer(name, model_dir, replicas=1, **overrides):
     cls = registry.TASKS.get(name)
     extra = dict(n_critic=2) if name == "swgan" else GROWTH  # swgan: 4 critic rounds by default
-    config = cls.config_class(**TINY, **extra)
+    config = cls.config_class(**{**TINY, **extra, **overrides})
     task = cls(config, DataSpec(image_size=8))
     config = TrainConfig(model_dir=str(model_dir), max_steps=MAX_STEPS, batch_size=2, seed=3,
                          summary_every=1, sample_every=4, checkpoint_every=100, num_samples=2)
@@ -66,12 +68,39 @@ def straight(tmp_path_factory):
     return out
 
 
-def _resume(trainer, tmp_path, replicas=1):
+def _resume(trainer, tmp_path, replicas=1, **overrides):
     """A new trainer on a copy of ``trainer``'s run directory at step 3."""
     import shutil
     run_dir = str(tmp_path / "run")
     shutil.copytree(trainer.snapshot, run_dir)
-    return _trainer(trainer.task.registered_name, run_dir, replicas)
+    return _trainer(trainer.task.registered_name, run_dir, replicas, **overrides)
+
+
+def _record_batches(trainer):
+    """The (phase, per-replica batch, global batch) of every traced train step."""
+    seen = set()
+    step_fn = trainer.task.train_step
+
+    def train_step(batch, step, rng, global_batch_size):
+        seen.add((trainer.phase.name, int(batch["video"].shape[0]), int(global_batch_size)))
+        return step_fn(batch, step, rng, global_batch_size)
+
+    trainer.task.train_step = train_step
+    return seen
+
+
+@pytest.fixture(scope="module")
+def per_level(tmp_path_factory):
+    """pgvgan with a batch per level (``LEVEL_BATCHES``), uninterrupted, with a copy of
+    its run directory at step 3 (mid fade-in of the second level)."""
+    import shutil
+    trainer = _trainer("pgvgan", tmp_path_factory.mktemp("per_level"), **LEVEL_BATCHES)
+    trainer.seen = _record_batches(trainer)
+    trainer.train(max_steps=3)
+    trainer.snapshot = str(tmp_path_factory.mktemp("per_level_at_3") / "run")
+    shutil.copytree(trainer.config.model_dir, trainer.snapshot)
+    trainer.train()
+    return trainer
 
 
 # Schedule and settings -------------------------------------------------------------------
@@ -101,6 +130,26 @@ def test_thesis_schedule_feature_maps_and_paper_defaults():
     assert [p.image_size for p in phases] == [4, 8, 16, 32, 64]
     with pytest.raises(ValueError, match="mbstd_group_size"):
         progressive.PGVGANConfig(batch_size=6)
+    assert c.level_batch_sizes == "" and c.level_batch_size(3) == c.batch_size
+    assert progressive.PGSWGANConfig().swgan_projection_update == "riemannian"
+    assert progressive.SWGANConfig().swgan_projection_update == "riemannian"
+
+
+def test_level_batch_sizes_set_each_levels_batch_and_length():
+    c = progressive.PGVGANConfig(level_batch_sizes="32,32,16,16,8,8,4")  # the paper configs'
+    phases = registry.TASKS.get("pgvgan")(c, DataSpec(image_size=64)).phases()
+    assert [p.batch_size for p in phases] == [32, 32, 16, 16, 8]
+    # 600k videos: 18750 steps at 32, 37500 at 16, 75000 at 8.
+    assert [p.fade_in_steps for p in phases] == [0, 18750, 37500, 37500, 75000]
+    assert [p.start_step for p in phases] == [0, 18750, 56250, 131250, 206250]
+    short = progressive.PGVGANConfig(level_batch_sizes="16, 8", batch_size=4)
+    assert [short.level_batch_size(i) for i in range(4)] == [16, 8, 4, 4]  # then --batch_size
+    with pytest.raises(ValueError, match="level_batch_sizes=32,6: 6 is not a multiple"):
+        progressive.PGVGANConfig(level_batch_sizes="32,6")
+    with pytest.raises(ValueError, match="comma-separated integers"):
+        progressive.PGVGANConfig(level_batch_sizes="32;16")
+    with pytest.raises(ValueError, match="must be >= 1"):
+        progressive.PGVGANConfig(level_batch_sizes="4,0")
 
 
 # Networks ----------------------------------------------------------------------------------
@@ -188,6 +237,33 @@ def test_orthonormalize_and_the_swgan_loss_terms():
     np.testing.assert_allclose(got, 10 * ((slopes - 0.01) ** 2).mean(-1), rtol=1e-5)
 
 
+def test_riemannian_gradient_is_tangent_and_the_projection_stays_orthogonal():
+    w = nets.orthonormalize(tf.random.normal([2, 6, 6], seed=7))
+    xi = nets.riemannian_gradient(w, tf.random.normal([2, 6, 6], seed=8))
+    wt_xi = tf.matmul(w, xi, transpose_a=True).numpy()
+    np.testing.assert_allclose(wt_xi + np.swapaxes(wt_xi, 1, 2), 0.0, atol=1e-5)
+    np.testing.assert_allclose(nets.riemannian_gradient(w, xi), xi, atol=1e-5)  # a projection
+    eye = np.stack([np.eye(6)] * 2)
+    y = tf.random.normal([5, 6], seed=9)
+    for riemannian in (True, False):  # --swgan_projection_update=riemannian / qr
+        projection = nets.SlicedProjection(2, riemannian=riemannian)
+        projection(y)
+        optimizer = keras.optimizers.Adam(0.05, beta_1=0.0, beta_2=0.99)
+        constraint = progressive.projection_constraint(projection)
+        for _ in range(8):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.square(projection(y) - 1.0))
+            grad = tape.gradient(loss, projection.matrix)
+            w = projection.matrix.numpy()
+            wt_g = np.swapaxes(w, 1, 2) @ grad.numpy()
+            skew_error = np.abs(wt_g + np.swapaxes(wt_g, 1, 2)).max() / np.abs(wt_g).max()
+            assert (skew_error < 1e-5) if riemannian else (skew_error > 1e-2), skew_error
+            optimizer.apply_gradients([(grad, projection.matrix)])
+            adversarial.apply_constraints([constraint], [projection.matrix])
+            w = projection.matrix.numpy()
+            np.testing.assert_allclose(np.swapaxes(w, 1, 2) @ w, eye, atol=1e-5)
+
+
 # Training ----------------------------------------------------------------------------------
 
 def test_each_method_trains_across_a_level_boundary(straight):
@@ -218,6 +294,38 @@ def test_swgan_projection_stays_orthogonal_after_updates(straight):
         assert not any(np.array_equal(matrix, b) for b in before if b.shape == matrix.shape)
         eye = np.stack([np.eye(matrix.shape[-1])] * matrix.shape[0])
         np.testing.assert_allclose(np.swapaxes(matrix, 1, 2) @ matrix, eye, atol=1e-5)
+
+
+def test_the_batch_changes_at_the_level_boundary(per_level):
+    assert [(p.name, p.start_step, p.fade_in_steps, p.batch_size)
+            for p in per_level.phases] == [("4x4x4", 0, 0, 2), ("8x8x8", 2, 2, 4)]
+    assert per_level.seen == {("4x4x4", 2, 2), ("8x8x8", 4, 4)}
+    assert per_level.current_step == MAX_STEPS and sorted(per_level.log) == [1, 2, 3, 4, 5]
+    assert all(np.isfinite(v) for m in per_level.log.values() for v in m.values())
+    with open(f"{per_level.config.model_dir}/phases.txt") as f:
+        record = f.read().splitlines()
+    assert record[1:] == ["4x4x4 0 0 4 4 2 2", "8x8x8 2 2 8 8 1 4"]
+
+
+def test_two_replicas_split_each_levels_batch(tmp_path):
+    trainer = _trainer("pgvgan", tmp_path, replicas=2, **LEVEL_BATCHES)
+    seen = _record_batches(trainer)
+    trainer.train(max_steps=3)
+    assert seen == {("4x4x4", 1, 2), ("8x8x8", 2, 4)}
+    assert all(np.isfinite(v) for m in trainer.log.values() for v in m.values())
+
+
+def test_resume_in_the_second_level_uses_its_batch(tmp_path, per_level):
+    resumed = _resume(per_level, tmp_path, **LEVEL_BATCHES)
+    seen = _record_batches(resumed)
+    assert resumed.current_step == 3 and resumed.phase.name == "8x8x8"
+    assert resumed.phase_batch_size() == 4
+    resumed.train()
+    assert seen == {("8x8x8", 4, 4)}
+    for step in (4, 5):
+        for key, want in per_level.log[step].items():
+            np.testing.assert_allclose(resumed.log[step][key], want, rtol=1e-4, atol=1e-6,
+                                       err_msg=f"{key} at step {step}")
 
 
 def test_real_videos_fade_like_the_networks(straight):

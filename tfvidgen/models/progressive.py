@@ -9,16 +9,17 @@ of Sliced Wasserstein GANs" (2018). Three registered methods:
   0.001 through ``adversarial.train_step``;
 * ``pgswgan``: the same growth with the SWGAN loss (chapter 5, Eq. 5.3);
 * ``swgan``: SWGAN on the networks' top level without growing (the
-  repository's standard_training model is an image ResNet; here the video
-  networks are reused).
+  repository's standard_training model is an image ResNet: that is
+  ``swgan_image``, ``tfvidgen.models.swgan_image``; here the video networks
+  are reused).
 
 Schedule (PGGAN / thesis repository ``train.py``): level 0 trains for
 ``training_kimg`` thousand videos; every later level first fades in over
 ``transition_kimg`` thousand videos (alpha 0 -> 1 in both networks and on
-the real videos), then trains for ``training_kimg``. Steps = kimg * 1000 /
-``batch_size``: the trainer's global batch is fixed for the run, so the
-thesis' per-level minibatch ({4: 32, 8: 32, 16: 16, 32: 16, 64: 8, 128: 8,
-256: 4}) is not reproduced; pick the batch of the highest level you train.
+the real videos), then trains for ``training_kimg``. Each level has its own
+global batch (``--level_batch_sizes``, the thesis repository's minibatch per
+resolution {4: 32, 8: 32, 16: 16, 32: 16, 64: 8, 128: 8, 256: 4} in the
+paper configs; ``Phase.batch_size``), and steps = kimg * 1000 / that batch.
 Adam (beta1 0, beta2 0.99, lr 1e-3) is reset at the start of each level,
 and a moving average of the generator (0.999) is used for samples and
 exports.
@@ -39,6 +40,9 @@ from tfvidgen.settings import ConfigError, Settings, setting
 
 
 # Settings --------------------------------------------------------------------------------
+
+PROJECTION_UPDATES = ("riemannian", "qr")
+
 
 @dataclasses.dataclass(frozen=True)
 class ProgressiveNetworkConfig(Settings):
@@ -70,11 +74,41 @@ class ProgressiveNetworkConfig(Settings):
         if group > 1 and self.batch_size > group and self.batch_size % group:
             raise ConfigError(f"--batch_size={self.batch_size} must be a multiple of "
                               f"--mbstd_group_size={group} (or at most it).")
+        for batch in self.level_batches():
+            if group > 1 and batch > group and batch % group:
+                raise ConfigError(f"--level_batch_sizes={self.level_batch_sizes}: {batch} "
+                                  f"is not a multiple of --mbstd_group_size={group} (nor "
+                                  "at most it).")
+
+    def level_batches(self):
+        """--level_batch_sizes as a tuple of ints (empty: none given)."""
+        text = getattr(self, "level_batch_sizes", "").replace(" ", "")
+        if not text:
+            return ()
+        try:
+            values = tuple(int(v) for v in text.split(","))
+        except ValueError:
+            raise ConfigError(f"--level_batch_sizes={text}: expected comma-separated "
+                              "integers, e.g. 32,32,16,16,8,8,4") from None
+        if any(v < 1 for v in values):
+            raise ConfigError(f"--level_batch_sizes={text}: batches must be >= 1")
+        return values
+
+    def level_batch_size(self, level):
+        """The global batch of level ``level`` (0 = 4x4x4): the ``level``-th entry of
+        --level_batch_sizes, --batch_size for levels past the list's end."""
+        batches = self.level_batches()
+        return batches[level] if level < len(batches) else self.batch_size
 
 
 @dataclasses.dataclass(frozen=True)
 class ProgressiveConfig(ProgressiveNetworkConfig):
     """Adds the growth schedule (PGGAN: 600k + 600k videos per level)."""
+    level_batch_sizes: str = setting(
+        "", "Global batch of each level from 4x4x4 up, comma-separated (the thesis "
+        "repository's titanxp-1gpu minibatch per resolution 4..256 px: 32,32,16,16,8,8,4, "
+        "in the paper configs); levels past the list's end, and every level when empty, "
+        "use --batch_size. Steps per level = kimg * 1000 / the level's batch.")
     training_kimg: float = setting(
         600.0, "Thousands of videos shown per level at alpha 1.", min=0.0, min_exclusive=True)
     transition_kimg: float = setting(
@@ -98,6 +132,11 @@ class PGSWGANConfig(ProgressiveConfig):
     swgan_projection_target: float = setting(
         0.01, "Target of the projection penalty (k absorbed in lambda_2).", min=0.0)
     swgan_blocks: int = setting(1, "Orthogonal K x K projection matrices.", min=1)
+    swgan_projection_update: str = setting(
+        "riemannian", "How the projection stays orthogonal: riemannian (the thesis repository: "
+        "Adam gets the Riemannian gradient G - W sym(W^T G) on the Stiefel manifold, then a "
+        "QR retraction) or qr (the Euclidean gradient, then the QR retraction).",
+        choices=PROJECTION_UPDATES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +158,11 @@ class SWGANConfig(ProgressiveNetworkConfig):
                                              min=0.0)
     swgan_blocks: int = setting(4, "Orthogonal K x K projection matrices (4 SWD blocks).",
                                 min=1)
+    swgan_projection_update: str = setting(
+        "riemannian", "How the projection stays orthogonal: riemannian (the thesis repository: "
+        "Adam gets the Riemannian gradient G - W sym(W^T G) on the Stiefel manifold, then a "
+        "QR retraction) or qr (the Euclidean gradient, then the QR retraction).",
+        choices=PROJECTION_UPDATES)
 
 
 # SWGAN's loss (chapter 5, Eq. 5.3), as pure functions ----------------------------------
@@ -175,10 +219,42 @@ def swgan_projection_penalty(real_features, fake_features, projection, alpha, we
 
 
 def projection_constraint(projection) -> adversarial.WeightConstraint:
-    """Re-orthonormalises SWGAN's projection matrices after every critic update."""
+    """Re-orthonormalises SWGAN's projection matrices after every critic update (the QR
+    retraction; the Riemannian gradient, when used, is in ``SlicedProjection``)."""
     matrix = projection.matrix
     return adversarial.WeightConstraint("orthogonal_projection", nets.orthonormalize,
                                         applies_to=lambda v: v is matrix)
+
+
+def swgan_critic(name, critic, encoder, projection, optimizer, config, rng, global_batch_size,
+                 real_inputs) -> adversarial.Critic:
+    """SWGAN's critic for ``adversarial.train_step``: D = f o E with Eq. 5.3's penalties
+    (``extra_loss``) and the projection's QR retraction after each update.
+
+    Args:
+      critic: x -> f(E(x)) [B, blocks * K]; encoder: x -> E(x) [B, K];
+      projection: the ``SlicedProjection`` f.
+      config: with ``swgan_gradient_penalty``, ``swgan_projection_penalty`` and
+        ``swgan_projection_target``.
+      real_inputs: real batch -> the critic's input.
+    """
+    c = config
+
+    def penalties(real, fakes):
+        fakes = tf.stop_gradient(fakes)
+        n = tf.shape(real)[:1]
+        loss = swgan_gradient_penalty(real, fakes, critic, rng.uniform(n),
+                                      c.swgan_gradient_penalty)
+        loss += swgan_projection_penalty(encoder(real), encoder(fakes), projection,
+                                         rng.uniform(n), c.swgan_projection_penalty,
+                                         c.swgan_projection_target)
+        return base.average(loss, global_batch_size)
+
+    return adversarial.Critic(name, critic, optimizer, real_inputs=real_inputs,
+                              fake_inputs=lambda fakes: fakes,
+                              global_batch_size=global_batch_size, scores=swgan_scores,
+                              extra_loss=penalties,
+                              constraints=(projection_constraint(projection),))
 
 
 # Tasks ---------------------------------------------------------------------------------------
@@ -227,14 +303,16 @@ class ProgressiveVideoGAN(base.Task):
         if not self.progressive:
             return super().phases()
         c = self.config
-        steps = lambda kimg: int(math.ceil(kimg * 1000 / c.batch_size))  # noqa: E731
         chain = []
         for level, (frames, size) in enumerate(self.shapes):
+            batch = c.level_batch_size(level)
+            steps = lambda kimg: int(math.ceil(kimg * 1000 / batch))  # noqa: E731
             fade = steps(c.transition_kimg) if level else 0
             last = level == len(self.shapes) - 1
             data = base.DataRequirements(clip_length=frames, real_batches=c.n_critic)
             phase = Phase(self.level_name(level), data=data, image_size=size,
-                          time_pool=self.num_frames // frames, fade_in_steps=fade)
+                          time_pool=self.num_frames // frames, fade_in_steps=fade,
+                          batch_size=batch)
             chain.append((None if last else fade + steps(c.training_kimg), phase))
         return phases.chain(*chain)
 
@@ -370,33 +448,19 @@ class PGSWGAN(ProgressiveVideoGAN):
         c = self.config
         encoder = nets.ProgressiveDiscriminator3D(self.shapes, c.fmap_base, c.fmap_max,
                                                   c.mbstd_group_size, score=False)
-        return nets.SWGANCritic(encoder, c.swgan_blocks)
+        return nets.SWGANCritic(encoder, c.swgan_blocks,
+                                riemannian=c.swgan_projection_update == "riemannian")
 
     def gan_loss(self):
         pair = losses.LOSS_PAIRS["wasserstein"]
         return dataclasses.replace(pair, name="swgan", weight_clip=0.0)
 
     def critic(self, global_batch_size, rng):
-        c, d = self.config, self.discriminator
-        view = _LevelView(d, self, self.progressive)
-        encoder = _LevelView(d.encoder, self, self.progressive)
-
-        def penalties(real, fakes):
-            fakes = tf.stop_gradient(fakes)
-            n = tf.shape(real)[:1]
-            loss = swgan_gradient_penalty(real, fakes, view, rng.uniform(n),
-                                          c.swgan_gradient_penalty)
-            loss += swgan_projection_penalty(encoder(real), encoder(fakes), d.projection,
-                                             rng.uniform(n), c.swgan_projection_penalty,
-                                             c.swgan_projection_target)
-            return base.average(loss, global_batch_size)
-
-        return adversarial.Critic("video", view, self.discriminator_optimizer,
-                                  real_inputs=lambda b: self.fade_reals(b["video"]),
-                                  fake_inputs=lambda fakes: fakes,
-                                  global_batch_size=global_batch_size, scores=swgan_scores,
-                                  extra_loss=penalties,
-                                  constraints=(projection_constraint(d.projection),))
+        d = self.discriminator
+        return swgan_critic("video", _LevelView(d, self, self.progressive),
+                            _LevelView(d.encoder, self, self.progressive), d.projection,
+                            self.discriminator_optimizer, self.config, rng, global_batch_size,
+                            real_inputs=lambda b: self.fade_reals(b["video"]))
 
 
 @registry.register_task("swgan")

@@ -348,21 +348,50 @@ def orthonormalize(matrix):
     return q * signs[..., None, :]
 
 
+def riemannian_gradient(matrix, grad):
+    """The Euclidean gradient projected on the Stiefel manifold's tangent space at W.
+
+    ``G - W sym(W^T G)``, sym(A) = (A + A^T) / 2, for each [K, K] matrix W
+    (columns: directions): the thesis repository (progressive_training/
+    tfutil.py, ``Optimizer.apply_updates``) replaces the projection's
+    gradient by this before Adam, then retracts with QR (``orthonormalize``).
+    For W^T W = I the result xi is tangent: W^T xi + xi^T W = 0.
+    """
+    wtg = tf.matmul(matrix, grad, transpose_a=True)
+    return grad - tf.matmul(matrix, 0.5 * (wtg + tf.linalg.matrix_transpose(wtg)))
+
+
+@tf.custom_gradient
+def on_stiefel(matrix):
+    """Identity whose gradient is ``riemannian_gradient``: reading a variable
+    through it makes ``tape.gradient`` (and so the optimizer) see the
+    Riemannian gradient of every use. The map is linear in G, so projecting
+    each use's gradient equals projecting their sum."""
+    def grad(upstream):
+        return riemannian_gradient(matrix, upstream)
+    return tf.identity(matrix), grad
+
+
 class SlicedProjection(keras.layers.Layer):
     """SWGAN's f (Eq. 5.2): phi(lambda_k theta_k^T y + b_k) for K orthogonal directions.
 
     ``blocks`` orthogonal K x K matrices theta (K = feature size), learned
     scales lambda (init 1) and offsets b (init 0), phi = LeakyReLU 0.2
     (``DualSWD`` of the thesis' repository; its standard_training model
-    uses 4 blocks). The matrices start orthogonal and are kept so by
-    ``orthonormalize`` after every update (``projection_constraint``).
+    uses 4 blocks). The matrices start orthogonal and stay on the Stiefel
+    manifold: with ``riemannian`` (the repository's update) they are read
+    through ``on_stiefel``, so the optimizer gets their Riemannian gradient
+    G - W sym(W^T G), and ``orthonormalize`` retracts them after every
+    update (``projection_constraint``); without it Adam sees the Euclidean
+    gradient and only the QR retraction keeps them orthogonal.
 
     Returns [B, blocks * K].
     """
 
-    def __init__(self, blocks=1, **kwargs):
+    def __init__(self, blocks=1, riemannian=True, **kwargs):
         super().__init__(**kwargs)
         self.blocks = int(blocks)
+        self.riemannian = bool(riemannian)
 
     def build(self, input_shape):
         k = int(input_shape[-1])
@@ -378,7 +407,10 @@ class SlicedProjection(keras.layers.Layer):
 
     def project(self, y):
         """theta^T y for every direction: [B, blocks * K] (before scale and offset)."""
-        p = tf.einsum("bk,nkj->bnj", y, self.matrix)
+        matrix = tf.convert_to_tensor(self.matrix)
+        if self.riemannian:
+            matrix = on_stiefel(matrix)
+        p = tf.einsum("bk,nkj->bnj", y, tf.cast(matrix, y.dtype))
         return tf.reshape(p, [tf.shape(y)[0], self.blocks * self.matrix.shape[-1]])
 
     def call(self, y):
@@ -388,11 +420,12 @@ class SlicedProjection(keras.layers.Layer):
 class SWGANCritic(keras.Model):
     """D = f o E (chapter 5): the discriminator's features, then ``SlicedProjection``."""
 
-    def __init__(self, encoder: ProgressiveDiscriminator3D, blocks=1, name="discriminator"):
+    def __init__(self, encoder: ProgressiveDiscriminator3D, blocks=1, name="discriminator",
+                 riemannian=True):
         super().__init__(name=name)
         self.built = True
         self.encoder = encoder
-        self.projection = SlicedProjection(blocks, name="projection")
+        self.projection = SlicedProjection(blocks, riemannian, name="projection")
 
     def call(self, x, level=None, alpha=None, training=False):
         return self.projection(self.encoder(x, level=level, alpha=alpha))
