@@ -134,3 +134,50 @@ def test_torch_baseline_in_its_own_process(tmp_path):
     assert result["torch"]["framework"] == "torch" and result["torch"]["iterations"] == 2
     assert result["torch"]["process"].startswith("separate")
     assert result["torch"]["cpu_sec_per_iter_median"] > 0 and result["speedup_vs_torch"] > 0
+
+
+# Precision, machine report, FLOPs, the input pipeline alone ----------------------------
+
+def test_bfloat16_reports_machine_precision_and_fraction_of_peak(tmp_path):
+    out = tmp_path / "result.json"
+    cli.run(["benchmark", "--model=mocogan", "--preset=tiny", "--warmup=1", "--iterations=1",
+             "--input=constant", "--precision=mixed_bfloat16", "--peak_seconds=0.2",
+             f"--output={out}"])
+    result = json.loads(out.read_text())
+    assert result["precision"] == "mixed_bfloat16" and result["device"]
+    assert result["cpu_model"] and set(result["instruction_sets"]) == \
+        {"AVX-512F", "AVX512_BF16", "AMX-BF16", "AMX-TILE"}
+    assert result["peak_matmul"]["dtype"] == "bfloat16" and result["peak_matmul"]["gflops"] > 0
+    assert result["flops_per_iteration"] > 0 and result["fraction_of_peak"] > 0
+
+
+def test_count_flops_of_convolutions_and_matmuls_with_their_gradients():
+    import tensorflow as tf
+    x = tf.zeros([2, 8, 8, 3])
+    k = tf.Variable(tf.zeros([3, 3, 3, 5]))
+    w = tf.Variable(tf.zeros([5, 7]))
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            h = tf.nn.conv2d(x, k, 1, "SAME")          # [2, 8, 8, 5]
+            y = tf.matmul(tf.reshape(h, [-1, 5]), w)   # [128, 7]
+            loss = tf.reduce_sum(y)
+        return loss, tape.gradient(loss, [k, w])
+
+    graph = step.get_concrete_function(x).graph
+    conv = 2 * (2 * 8 * 8) * (3 * 3 * 3 * 5)
+    matmul = 2 * 128 * 7 * 5
+    # forward conv + its filter gradient (the input gradient is traced but unused, so
+    # pruned); matmul + both gradients
+    assert benchmark.count_flops(graph) == 2 * conv + 3 * matmul
+
+
+def test_input_only_reports_videos_per_second(tmp_path):
+    out = tmp_path / "result.json"
+    cli.run(["benchmark", "--model=mocogan", "--preset=tiny", "--warmup=1", "--iterations=2",
+             "--input_only", f"--output={out}"])
+    result = json.loads(out.read_text())
+    assert result["input_only"] is True and result["videos_per_s"] > 0
+    assert result["iterations"] >= 20 and result["video_batch"] == 2
+    assert "flops_per_iteration" not in result

@@ -33,6 +33,19 @@ SVG family (svg_lp, svg_fp, svg_det):
     cells (predictor 2 layers, posterior / prior 1), 5 context + 10 future
     frames (15-frame clips), batch 16, beta 1e-4, Adam 2e-3 with beta1 0.9.
   tiny: small widths, 16x16 frames, 2 + 3 frames, batch 2.
+
+``precision`` (``--precision``) builds the networks under that Keras dtype
+policy, as ``bin/train --precision`` does. Every result names the device,
+the CPU's model and instruction sets that matter (AVX-512F, AVX512_BF16,
+AMX-BF16, AMX-TILE; from /proc/cpuinfo, "unknown" elsewhere), the
+precision, the FLOPs of one iteration (``count_flops``: convolutions and
+matmuls of the traced step, forward and backward, 2 FLOPs per
+multiply-add) and the fraction of this machine's peak they reach: the peak
+is a large matmul in the precision's compute dtype, timed for a few seconds
+by the benchmark itself (``matmul_peak``).
+
+``input_only`` times the input pipeline alone (the trainer's dataset at the
+preset, no training step) and reports the videos per second it delivers.
 """
 from __future__ import annotations
 
@@ -51,6 +64,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfvidgen import benchmark_worker, registry
+from tfvidgen import precision as precision_lib
 from tfvidgen.data import pipeline, sampling
 from tfvidgen.data.sources import ArraySource
 from tfvidgen.models.base import DataSpec
@@ -193,6 +207,9 @@ class BenchmarkConfig:
     profile_dir: str = ""
     profile_iterations: int = 2
     torch_process: bool = False
+    precision: str = "float32"
+    input_only: bool = False
+    peak_seconds: float = 3.0
 
 
 def family(model: str) -> type:
@@ -256,7 +273,9 @@ def build_trainer(config: BenchmarkConfig, model_dir: str):
                     class_names=tuple(data.sources[0].class_names),
                     length_probs=tuple(float(p) for p in
                                        sampling.length_probs(data.videos.lengths())))
-    task = registry.TASKS.get(config.model)(task_cfg, spec)
+    with precision_lib.policy(config.precision):  # as experiment.build_task does
+        task = registry.TASKS.get(config.model)(task_cfg, spec)
+    precision_lib.bind(task, config.precision)
     train_config = TrainConfig(model_dir=model_dir, max_steps=10 ** 9,
                                batch_size=preset.batch_size, seed=config.seed,
                                jit_compile=config.jit_compile)
@@ -285,6 +304,19 @@ class TFRunner:
             raise FloatingPointError(f"non-finite loss: {losses}")
         return elapsed
 
+    def input_iteration(self) -> float:
+        """Takes one batch from the input pipeline (no step); returns its seconds."""
+        start = time.perf_counter()
+        batch = next(self.iterator)
+        tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t,
+                              self.trainer.strategy.experimental_local_results(batch))
+        return time.perf_counter() - start
+
+    def flops(self) -> int:
+        """FLOPs of one iteration of the compiled step (``count_flops``)."""
+        batch = self.constant if self.constant is not None else next(self.iterator)
+        return count_flops(self.step_fn.get_concrete_function(batch).graph)
+
     def profile(self, logdir: str, iterations: int, top: int = 12) -> dict:
         """Profiles some iterations; returns where the op time goes (see ``op_breakdown``)."""
         tf.profiler.experimental.start(logdir)
@@ -298,6 +330,114 @@ class TFRunner:
 
     def close(self):
         self._tmp.cleanup()
+
+
+def _flops_of(op) -> int:
+    """2 x multiply-adds of a convolution or matmul op with known shapes (else 0)."""
+    def shape(t):
+        dims = t.shape.as_list() if t.shape.rank is not None else None
+        return None if dims is None or any(d is None for d in dims) else dims
+    kind = op.type
+    if kind in ("Conv2D", "Conv3D", "DepthwiseConv2dNative"):
+        kernel, out = shape(op.inputs[1]), shape(op.outputs[0])
+        if kernel is None or out is None:
+            return 0
+        if kind == "DepthwiseConv2dNative":
+            return 2 * int(np.prod(out)) * int(np.prod(kernel[:2]))
+        return 2 * int(np.prod(out[:-1])) * int(np.prod(kernel))
+    if kind in ("Conv2DBackpropInput", "Conv3DBackpropInputV2", "Conv2DBackpropFilter",
+                "Conv3DBackpropFilterV2"):
+        # Same work as the forward convolution: its output gradient x the kernel.
+        grad = shape(op.inputs[2])
+        kernel = shape(op.inputs[1]) if "Input" in kind else shape(op.outputs[0])
+        if grad is None or kernel is None:
+            return 0
+        return 2 * int(np.prod(grad[:-1])) * int(np.prod(kernel))
+    if kind in ("MatMul", "BatchMatMulV2", "BatchMatMulV3", "BatchMatMul"):
+        a, out = shape(op.inputs[0]), shape(op.outputs[0])
+        if a is None or out is None:
+            return 0
+        if kind == "MatMul":
+            k = a[0] if op.get_attr("transpose_a") else a[1]
+        else:
+            adj = op.get_attr("adj_x") if "adj_x" in op.node_def.attr else False
+            k = a[-2] if adj else a[-1]
+        return 2 * int(np.prod(out)) * int(k)
+    return 0
+
+
+def count_flops(graph) -> int:
+    """FLOPs of a traced graph (and the function graphs it calls): convolutions,
+    their gradients and matmuls, 2 per multiply-add; elementwise ops, BatchNorm and
+    the optimizer are left out (a few percent in the methods here). Only ops that
+    the graph's outputs or stateful ops (variable updates) depend on count: the
+    gradient of a convolution's input that nothing uses (e.g. with respect to the
+    real videos) is traced but pruned before it runs."""
+    total, seen = 0, set()
+
+    def live_ops(g):
+        stack = [t.op for t in g.outputs] + list(getattr(g, "control_outputs", []))
+        stack += [op for op in g.get_operations() if op._is_stateful]  # noqa: SLF001
+        live = set()
+        while stack:
+            op = stack.pop()
+            if op in live:
+                continue
+            live.add(op)
+            stack.extend(t.op for t in op.inputs)
+            stack.extend(op.control_inputs)
+        return live
+
+    def walk(g):
+        nonlocal total
+        for op in live_ops(g):
+            total += _flops_of(op)
+        for name, fn in getattr(g, "_functions", {}).items():
+            inner = getattr(fn, "graph", None)
+            if name not in seen and inner is not None:
+                seen.add(name)
+                walk(inner)
+    walk(graph)
+    return total
+
+
+def matmul_peak(precision: str = "float32", seconds: float = 3.0, n: int = 2048) -> dict:
+    """This machine's matmul rate in the compute dtype of ``precision``: [n, n] x [n, n]
+    products for about ``seconds``; the best window's GFLOP/s."""
+    dtype = tf.as_dtype(precision_lib.compute_dtype(precision))
+    a = tf.random.stateless_normal([n, n], [1, 2], dtype=tf.float32)
+    b = tf.random.stateless_normal([n, n], [3, 4], dtype=tf.float32)
+    a, b = tf.cast(a, dtype), tf.cast(b, dtype)
+    mm = tf.function(lambda x, y: tf.reduce_sum(tf.cast(tf.matmul(x, y)[:1, :1], tf.float32)))
+    mm(a, b).numpy()  # warm-up (oneDNN primitive creation)
+    flop = 2.0 * n ** 3
+    rates, start = [], time.perf_counter()
+    while time.perf_counter() - start < seconds or len(rates) < 3:
+        count, t0 = 0, time.perf_counter()
+        while count < 1 or time.perf_counter() - t0 < min(1.0, seconds / 3):
+            mm(a, b).numpy()
+            count += 1
+        rates.append(count * flop / (time.perf_counter() - t0))
+    return {"dtype": dtype.name, "n": n, "gflops": round(max(rates) / 1e9, 1)}
+
+
+def device_name() -> str:
+    """The device the step runs on: the first GPU's name, else "CPU"."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    try:
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    except Exception:  # noqa: BLE001
+        return "GPU"
+
+
+def machine_report(precision: str) -> dict:
+    """Device, CPU model, instruction sets and precision (also printed by bin/benchmark)."""
+    info = precision_lib.cpu_info()
+    return {"device": device_name(), "cpu_model": info["cpu_model"],
+            "instruction_sets": dict(info["instruction_sets"]), "precision": precision,
+            "bf16_hardware": precision_lib.bf16_hardware()}
 
 
 def op_breakdown(logdir: str, groups=(), top: int = 12) -> dict:
@@ -411,6 +551,9 @@ def run(config: BenchmarkConfig, log=print) -> dict:
         raise ValueError(f"baseline must be '' or 'torch', got {config.baseline!r}")
     if config.iterations < 1 or config.warmup < 0:
         raise ValueError("iterations must be >= 1 and warmup >= 0")
+    precision_lib.check(config.precision)
+    if config.input_only and config.baseline:
+        raise ValueError("--input_only measures the input pipeline alone: no --baseline")
     if config.threads:
         tf.config.threading.set_intra_op_parallelism_threads(config.threads)
     if config.inter_op_threads:
@@ -429,8 +572,16 @@ def run(config: BenchmarkConfig, log=print) -> dict:
     threads = resolved_threads(config.threads)
     task_cfg = task_config(config.model, config.preset, share_fakes=config.share_fakes)
 
+    machine = machine_report(config.precision)
+    log("device {device}, CPU {cpu_model} ({sets}), precision {precision}".format(
+        sets=", ".join(f"{k} {'yes' if v is True else 'no' if v is False else v}"
+                       for k, v in machine["instruction_sets"].items()), **machine))
+    if config.precision == "mixed_bfloat16" and machine["bf16_hardware"] is False:
+        log("note: no AVX512_BF16 / AMX-BF16 and no GPU: bfloat16 is emulated on this CPU")
     log(f"building {config.model} ({config.preset}) ...")
     tf_runner = TFRunner(config)
+    if config.input_only:
+        return _run_input_only(config, preset, tf_runner, machine, threads, log)
     torch_runner = None
     if torch_mod is not None:
         kwargs = dict(model=config.model, threads=threads, seed=config.seed,
@@ -471,7 +622,18 @@ def run(config: BenchmarkConfig, log=print) -> dict:
               "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "") not in ("", "0"),
               "tensorflow": tf.__version__, "cpu": cpu_model(), "nproc": os.cpu_count(),
               "loadavg_1min_before_after": [round(load_before[0], 2),
-                                            round(os.getloadavg()[0], 2)]}
+                                            round(os.getloadavg()[0], 2)], **machine}
+    flops = tf_runner.flops()
+    log(f"measuring the {config.precision} matmul peak ({config.peak_seconds:g} s) ...")
+    peak = matmul_peak(config.precision, config.peak_seconds)
+    achieved = flops / result["sec_per_iter_median"] / 1e9
+    result.update({"flops_per_iteration": flops, "achieved_gflops": round(achieved, 1),
+                   "peak_matmul": peak,
+                   "fraction_of_peak": round(achieved / peak["gflops"], 3)
+                   if peak["gflops"] else None})
+    log(f"{result['videos_per_s']} videos/s, {flops / 1e12:.3f} TFLOP/iteration, "
+        f"{achieved:.1f} GFLOP/s = {result['fraction_of_peak']} of the {peak['dtype']} "
+        f"matmul peak ({peak['gflops']} GFLOP/s)")
     if torch_runner is not None:
         result["torch"] = {**summarize(times["torch"], batch, cpu["torch"]),
                            **torch_runner.describe()}
@@ -487,6 +649,31 @@ def run(config: BenchmarkConfig, log=print) -> dict:
     tf_runner.close()
     if isinstance(torch_runner, TorchProcess):
         torch_runner.close()
+    return result
+
+
+def _run_input_only(config: BenchmarkConfig, preset: Preset, tf_runner: TFRunner,
+                    machine: dict, threads: int, log) -> dict:
+    """``input_only``: batches of the trainer's input pipeline, no training step."""
+    for i in range(config.warmup):
+        log(f"input warm-up {i + 1}/{config.warmup}: {tf_runner.input_iteration():.4f} s")
+    # Batches are fast: time at least 20 of them.
+    count = max(config.iterations, 20)
+    start = time.perf_counter()
+    times = [tf_runner.input_iteration() for _ in range(count)]
+    total = time.perf_counter() - start
+    batch = preset.batch_size
+    req = tf_runner.trainer.task.data_requirements()
+    result = {"model": config.model, "preset": config.preset, "input_only": True,
+              **summarize(times, batch), "videos_per_s_overall": round(batch * count / total, 2),
+              "warmup": config.warmup, "video_batch": batch, "clip_length": req.clip_length,
+              "images_per_video": req.images_per_video, "real_batches": req.real_batches,
+              "image_size": preset.image_size, "channels": preset.channels, "threads": threads,
+              "tensorflow": tf.__version__, "cpu": cpu_model(), "nproc": os.cpu_count(),
+              **machine}
+    log(f"input pipeline alone: {result['videos_per_s']} videos/s (median batch), "
+        f"{result['videos_per_s_overall']} videos/s overall")
+    tf_runner.close()
     return result
 
 

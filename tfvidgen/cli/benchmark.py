@@ -4,6 +4,8 @@
     bin/benchmark --model=rjgan --preset=reference --baseline=torch --iterations=8
     bin/benchmark --model=mocogan --preset=tiny --iterations=2 --warmup=1 --input=constant
     bin/benchmark --model=svg_lp --preset=reference --baseline=torch
+    bin/benchmark --model=mocogan --preset=reference --precision=mixed_bfloat16
+    bin/benchmark --model=mocogan --preset=reference --input_only   # the input pipeline alone
 
 Prints one JSON object on stdout (progress goes to stderr); see
 tfvidgen/benchmark.py for what is measured and docs/benchmarks.md for
@@ -59,6 +61,15 @@ flags.DEFINE_string("profile_dir", None,
                     "plugin reads it) and report the ops taking most time.", flag_values=FLAGS)
 flags.DEFINE_integer("profile_iterations", 2, "Iterations profiled with --profile_dir.",
                      flag_values=FLAGS)
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                  "Keras dtype policy of the networks, as bin/train --precision; the peak is "
+                  "a matmul in its compute dtype.", flag_values=FLAGS)
+flags.DEFINE_bool("input_only", False,
+                  "Time the input pipeline alone at the preset (no training step): videos/s "
+                  "delivered.", flag_values=FLAGS)
+flags.DEFINE_float("peak_seconds", 3.0,
+                   "Seconds of the matmul that measures this machine's peak.",
+                   flag_values=FLAGS)
 flags.DEFINE_string("output", None, "Also write the JSON result to this file.",
                     flag_values=FLAGS)
 
@@ -72,7 +83,9 @@ def main() -> dict:
         input=FLAGS.input, baseline=FLAGS.baseline, blocks=FLAGS.blocks, threads=FLAGS.threads,
         inter_op_threads=FLAGS.inter_op_threads,
         seed=FLAGS.seed, profile_dir=FLAGS.profile_dir or "",
-        profile_iterations=FLAGS.profile_iterations, torch_process=FLAGS.torch_process)
+        profile_iterations=FLAGS.profile_iterations, torch_process=FLAGS.torch_process,
+        precision=FLAGS.precision, input_only=FLAGS.input_only,
+        peak_seconds=FLAGS.peak_seconds)
     try:
         result = benchmark.run(config, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     except (KeyError, ValueError, RuntimeError) as e:
