@@ -66,6 +66,11 @@ flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_f
                   "mixed_float16 (GPUs; with dynamic loss scaling). Losses, gradient penalties, "
                   "KL terms, BatchNorm statistics and network outputs stay float32; checkpoints "
                   "are the same in every precision. Fixed for a run.")
+flags.DEFINE_integer("steps_per_loop", 1,
+                     "Training steps per compiled call: the metrics reach the host once per "
+                     "call (fewer host round trips). Calls end at every summary, sample, "
+                     "checkpoint and evaluation step and at phase boundaries, so those happen "
+                     "at the same steps; same seed, same result as 1.")
 flags.DEFINE_integer("summary_every", 10, "Steps between scalar summaries.")
 flags.DEFINE_integer("sample_every", 200, "Steps between GIF / frame-grid summaries.")
 flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.")
@@ -100,7 +105,7 @@ flags.DEFINE_integer("export_version", None, "Version folder (default: the train
 
 _POSITIVE = ("image_size", "synthetic_identities", "synthetic_takes", "synthetic_video_length",
              "max_steps", "cpu_replicas", "summary_every", "sample_every", "checkpoint_every",
-             "keep_checkpoints", "num_samples")
+             "keep_checkpoints", "num_samples", "steps_per_loop")
 for _name in _POSITIVE:
     flags.register_validator(_name, lambda v: v is not None and v >= 1,
                              message=f"--{_name} must be a positive integer.")
@@ -120,7 +125,7 @@ MUTABLE = frozenset({
     "model_dir", "max_steps", "summary_every", "sample_every", "checkpoint_every",
     "keep_checkpoints", "num_samples", "export_after_training", "export_dir", "model_name",
     "export_version", "eval_every", "eval_metrics", "data_dir", "image_data_dir", "strategy",
-    "cpu_replicas", "jit_compile", "user_module"})
+    "cpu_replicas", "jit_compile", "user_module", "steps_per_loop"})
 
 
 def run_flag_names(flag_values=FLAGS) -> list:

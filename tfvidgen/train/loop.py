@@ -59,6 +59,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     keep_checkpoints: int = 3
     num_samples: int = 16         # videos in samples.gif at the end
+    steps_per_loop: int = 1       # steps per compiled call (metrics reach the host once)
 
 
 class Trainer:
@@ -107,6 +108,7 @@ class Trainer:
                        if self.is_chief else tf.summary.create_noop_writer())
         self.phase = None
         self._train_steps = {}  # phase name -> compiled step
+        self._train_loops = {}  # phase name -> several compiled steps per call
         self.enter_phase(self.phase_at(self.current_step))
 
     # -------------------------------------------------------------------------
@@ -282,29 +284,8 @@ class Trainer:
                     iterator, self.summary_batch = None, None
                 if iterator is None:
                     iterator = iter(self.dataset(self.current_step, phase))
-                try:
-                    batch = next(iterator)
-                except tf.errors.OpError as e:
-                    # The frames of this traceback inside tf.distribute hold the
-                    # iterator. Cleared, the ``finally`` below releases it while Python
-                    # runs: left to interpreter exit, its destructor waits for a
-                    # numpy_function call whose thread Python no longer lets run (a hang).
-                    traceback.clear_frames(e.__traceback__)
-                    stop = pipeline.data_error(self.data)
-                    if stop is not None:
-                        raise DataStopError(str(stop)) from None
-                    self._raise_if_peer_lost(e)  # the iterator agrees on batches too
-                    raise
-                if self.summary_batch is None:
-                    self.summary_batch = self.strategy.experimental_local_results(batch)[0]
-                if self.num_workers > 1:
-                    self._stop_vote.assign(1.0 if self.stop_requested else 0.0)
-                try:
-                    metrics = self._train_step(batch)
-                except tf.errors.OpError as e:
-                    traceback.clear_frames(e.__traceback__)
-                    self._raise_if_peer_lost(e)
-                    raise
+                metrics = self._run_steps(iterator, phase,
+                                          self._steps_per_call(max_steps))
                 step = self.current_step
                 metrics = {k: float(v) for k, v in metrics.items()}
                 if metrics.pop(_STOP_VOTE, 0.0) > 0:
@@ -373,6 +354,68 @@ class Trainer:
                                   float(tf.convert_to_tensor(lr() if callable(lr) else lr)))
             tf.summary.scalar("speed/steps_per_s", steps_per_s)
             tf.summary.scalar("speed/examples_per_s", steps_per_s * self.phase_batch_size())
+
+    def _steps_per_call(self, max_steps: int) -> int:
+        """Steps the next compiled call runs (``steps_per_loop``): at most that many,
+        ending at the next multiple of every cadence (summaries, samples, checkpoints,
+        hooks), at the next phase's start and at ``max_steps``, so that everything
+        happens at the steps it happens with one step per call."""
+        cfg, step = self.config, self.current_step
+        if cfg.steps_per_loop <= 1 or self.summary_batch is None:
+            return 1
+        end = min(max_steps, step + cfg.steps_per_loop)
+        end = min([end] + [p.start_step for p in self.phases if p.start_step > step])
+        for every in (cfg.summary_every, cfg.sample_every, cfg.checkpoint_every,
+                      *(every for every, _ in self.hooks)):
+            if every:
+                end = min(end, (step // every + 1) * every)
+        return max(1, end - step)
+
+    def _run_steps(self, iterator, phase: phases_lib.Phase, n: int = 1) -> dict:
+        """Runs ``n`` steps of ``phase`` on batches of ``iterator``: one compiled call
+        (``n`` > 1: a tf.function looping over the steps, the last step's metrics
+        returned) or the single step. Metrics stay tensors."""
+        try:
+            if n > 1:
+                if phase.name not in self._train_loops:
+                    self._train_loops[phase.name] = self._make_train_loop(
+                        self._train_steps[phase.name])
+                if self.num_workers > 1:
+                    self._stop_vote.assign(1.0 if self.stop_requested else 0.0)
+                return self._train_loops[phase.name](iterator, tf.constant(n, tf.int64))
+            batch = next(iterator)
+        except tf.errors.OpError as e:
+            # The frames of this traceback inside tf.distribute hold the
+            # iterator. Cleared, the ``finally`` of ``train`` releases it while Python
+            # runs: left to interpreter exit, its destructor waits for a
+            # numpy_function call whose thread Python no longer lets run (a hang).
+            traceback.clear_frames(e.__traceback__)
+            stop = pipeline.data_error(self.data)
+            if stop is not None:
+                raise DataStopError(str(stop)) from None
+            self._raise_if_peer_lost(e)  # the iterator agrees on batches too
+            raise
+        if self.summary_batch is None:
+            self.summary_batch = self.strategy.experimental_local_results(batch)[0]
+        if self.num_workers > 1:
+            self._stop_vote.assign(1.0 if self.stop_requested else 0.0)
+        try:
+            return self._train_step(batch)
+        except tf.errors.OpError as e:
+            traceback.clear_frames(e.__traceback__)
+            self._raise_if_peer_lost(e)
+            raise
+
+    @staticmethod
+    def _make_train_loop(step_fn):
+        """``loop(iterator, n)``: ``n`` calls of the compiled step ``step_fn`` on the
+        next ``n`` batches, in one tf.function (one host round trip per call)."""
+        def loop(iterator, n):
+            metrics = step_fn(next(iterator))
+            for _ in tf.range(n - 1):
+                metrics = step_fn(next(iterator))
+            return metrics
+        return tf.function(loop)
 
     def run_hooks(self, step: int, last: bool = False) -> dict:
         """Runs the hooks due at ``step``; writes their scalars under eval/."""
