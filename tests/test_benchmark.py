@@ -141,9 +141,10 @@ def test_torch_baseline_in_its_own_process(tmp_path):
 def test_bfloat16_reports_machine_precision_and_fraction_of_peak(tmp_path):
     out = tmp_path / "result.json"
     cli.run(["benchmark", "--model=mocogan", "--preset=tiny", "--warmup=1", "--iterations=1",
-             "--input=constant", "--precision=mixed_bfloat16", "--peak_seconds=0.2",
-             f"--output={out}"])
+             "--steps_per_loop=2", "--input=pipeline", "--noinput_only",
+             "--precision=mixed_bfloat16", "--peak_seconds=0.2", f"--output={out}"])
     result = json.loads(out.read_text())
+    assert result["steps_per_loop"] == 2 and result["videos_per_s"] > 0
     assert result["precision"] == "mixed_bfloat16" and result["device"]
     assert result["cpu_model"] and set(result["instruction_sets"]) == \
         {"AVX-512F", "AVX512_BF16", "AMX-BF16", "AMX-TILE"}
@@ -176,7 +177,8 @@ def test_count_flops_of_convolutions_and_matmuls_with_their_gradients():
 def test_input_only_reports_videos_per_second(tmp_path):
     out = tmp_path / "result.json"
     cli.run(["benchmark", "--model=mocogan", "--preset=tiny", "--warmup=1", "--iterations=2",
-             "--input_only", f"--output={out}"])
+             "--input_only", "--input=pipeline", "--steps_per_loop=1", "--precision=float32",
+             f"--output={out}"])
     result = json.loads(out.read_text())
     assert result["input_only"] is True and result["videos_per_s"] > 0
     assert result["iterations"] >= 20 and result["video_batch"] == 2

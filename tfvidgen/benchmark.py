@@ -208,6 +208,7 @@ class BenchmarkConfig:
     profile_iterations: int = 2
     torch_process: bool = False
     precision: str = "float32"
+    steps_per_loop: int = 1
     input_only: bool = False
     peak_seconds: float = 3.0
 
@@ -292,14 +293,22 @@ class TFRunner:
         self.step_fn = self.trainer._train_step  # the exact function Trainer.train runs
         self.iterator = iter(self.trainer.dataset(0))
         self.constant = next(self.iterator) if config.input == "constant" else None
+        self.steps_per_loop = max(1, config.steps_per_loop)
+        self.loop_fn = (self.trainer._make_train_loop(self.step_fn)  # as --steps_per_loop
+                        if self.steps_per_loop > 1 else None)
 
     def iteration(self) -> float:
-        """Runs one iteration (batch, step, losses to host); returns its seconds."""
+        """Runs one iteration (batch, step, losses to host); returns its seconds.
+        With ``steps_per_loop`` N > 1: N iterations in one compiled call, losses
+        to the host once; returns the seconds per iteration."""
         start = time.perf_counter()
-        batch = self.constant if self.constant is not None else next(self.iterator)
-        metrics = self.step_fn(batch)
+        if self.loop_fn is not None:
+            metrics = self.loop_fn(self.iterator, tf.constant(self.steps_per_loop, tf.int64))
+        else:
+            batch = self.constant if self.constant is not None else next(self.iterator)
+            metrics = self.step_fn(batch)
         losses = {k: float(v) for k, v in metrics.items()}
-        elapsed = time.perf_counter() - start
+        elapsed = (time.perf_counter() - start) / self.steps_per_loop
         if not all(np.isfinite(v) for v in losses.values()):
             raise FloatingPointError(f"non-finite loss: {losses}")
         return elapsed
@@ -552,6 +561,9 @@ def run(config: BenchmarkConfig, log=print) -> dict:
     if config.iterations < 1 or config.warmup < 0:
         raise ValueError("iterations must be >= 1 and warmup >= 0")
     precision_lib.check(config.precision)
+    if config.steps_per_loop > 1 and config.input == "constant":
+        raise ValueError("--steps_per_loop > 1 reads batches from the pipeline: use "
+                         "--input=pipeline")
     if config.input_only and config.baseline:
         raise ValueError("--input_only measures the input pipeline alone: no --baseline")
     if config.threads:
@@ -617,7 +629,8 @@ def run(config: BenchmarkConfig, log=print) -> dict:
               "clip_length": tf_runner.trainer.task.data_requirements().clip_length,
               "image_size": preset.image_size, "channels": preset.channels,
               "share_fakes": config.share_fakes, "jit_compile": config.jit_compile,
-              "input": config.input, "threads": threads,
+              "input": config.input, "steps_per_loop": config.steps_per_loop,
+              "threads": threads,
               "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
               "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "") not in ("", "0"),
               "tensorflow": tf.__version__, "cpu": cpu_model(), "nproc": os.cpu_count(),

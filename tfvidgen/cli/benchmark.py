@@ -64,6 +64,10 @@ flags.DEFINE_integer("profile_iterations", 2, "Iterations profiled with --profil
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
                   "Keras dtype policy of the networks, as bin/train --precision; the peak is "
                   "a matmul in its compute dtype.", flag_values=FLAGS)
+flags.DEFINE_integer("steps_per_loop", 1,
+                     "Iterations per compiled call, as bin/train --steps_per_loop (losses "
+                     "to the host once per call); times are per iteration.",
+                     lower_bound=1, flag_values=FLAGS)
 flags.DEFINE_bool("input_only", False,
                   "Time the input pipeline alone at the preset (no training step): videos/s "
                   "delivered.", flag_values=FLAGS)
@@ -85,6 +89,7 @@ def main() -> dict:
         seed=FLAGS.seed, profile_dir=FLAGS.profile_dir or "",
         profile_iterations=FLAGS.profile_iterations, torch_process=FLAGS.torch_process,
         precision=FLAGS.precision, input_only=FLAGS.input_only,
+        steps_per_loop=FLAGS.steps_per_loop,
         peak_seconds=FLAGS.peak_seconds)
     try:
         result = benchmark.run(config, log=lambda msg: print(msg, file=sys.stderr, flush=True))
