@@ -1,13 +1,14 @@
 """MVAE (product of experts, sub-sampled ELBO) and the multimodal VAE-GAN (seed 000):
 pure functions against numpy, the objective's terms, a few steps on 1 and 2 replicas,
 resume, export and the prediction rollout."""
+import json
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import SIZE, run_bin, tiny_data, weights
+from helpers import SIZE, run_bin, run_python, tiny_data, weights
 from tfvidgen import export
 from tfvidgen.data import pipeline
 from tfvidgen.data.synthetic_attributes import ATTRIBUTE_NAMES, SyntheticAttributes
@@ -236,3 +237,33 @@ def test_bin_train_from_the_cpu_configs(cfg, tmp_path):
             "--summary_every=1", "--sample_every=2", "--num_samples=2",
             *(["--disc_width=4"] if cfg.startswith("vaegan") else []))
     assert os.path.exists(os.path.join(run_dir, "samples.gif"))
+
+
+OFFICIAL = {"mvae_celeba": dict(batch_size=100, latent_dim=100, width=32, hidden=512,
+                                kl_anneal_steps=32560, learning_rate=1e-4),
+            "vaegan_celeba": dict(batch_size=64, latent_dim=128, width=32, hidden=512,
+                                  disc_width=32, kl_anneal_steps=32560, gamma=1e-6)}
+_PARSE = """
+import dataclasses, json, sys
+from tfvidgen import experiment
+out = {}
+for cfg in sys.argv[1:]:
+    values, config = experiment.parse_command(["--flagfile=" + cfg])
+    out[cfg] = dataclasses.asdict(config)
+print(json.dumps(out))
+"""
+
+
+def test_defaults_are_cpu_sized_and_the_celeba_configs_carry_the_official_sizes():
+    """No-flag runs train at CPU size; the paper configs set every size that differs."""
+    cpu = dict(batch_size=8, latent_dim=64, width=16, hidden=128, n_past=2, n_future=8,
+               n_eval=16, kl_anneal_steps=500)
+    for cls in (mvae.MVAEConfig, vaegan.VAEGANConfig):
+        defaults = cls()
+        assert {k: getattr(defaults, k) for k in cpu} == cpu, cls.__name__
+    assert vaegan.VAEGANConfig().disc_width == 16
+    paths = [os.path.join("configs", f"{name}.cfg") for name in OFFICIAL]
+    parsed = json.loads(run_python("-c", _PARSE, *paths).stdout.splitlines()[-1])
+    for name, want in OFFICIAL.items():
+        got = parsed[os.path.join("configs", f"{name}.cfg")]
+        assert {k: got[k] for k in want} == want, name

@@ -111,19 +111,26 @@ def kl_weight(step, anneal_steps: int, beta: float = 1.0):
 
 @dataclasses.dataclass(frozen=True)
 class MVAEConfig(Settings):
-    """MVAE (official celeba/ code: n_latents 100, batch 100, Adam 1e-4, lambda_attrs 10)."""
-    batch_size: int = setting(100, "Clips (video) or images per step (official: 100).", min=1)
+    """MVAE (official celeba/ code: n_latents 100, batch 100, Adam 1e-4, lambda_attrs 10).
+
+    The sizes (batch, z, widths, clip lengths, KL annealing) default to CPU size, so that
+    ``bin/train --model=mvae`` with no other flag trains on the built-in data; the
+    official values are in configs/mvae_celeba.cfg and each help says them.
+    """
+    batch_size: int = setting(8, "Clips (video) or images per step (CPU size; official: 100, "
+                              "configs/mvae_celeba.cfg).", min=1)
     modality: str = setting("video", "video: Method I, x_t-1 and x_t; image_attributes: images "
                             "and binary attributes (CelebA).", choices=tuple(MODALITIES))
-    latent_dim: int = setting(100, "Size of z (official: 100).", min=1)
-    width: int = setting(32, "Filters of the first encoder convolution (doubling per level).",
-                         min=1)
-    hidden: int = setting(512, "Units of the experts' dense layers and LSTMs.", min=1)
+    latent_dim: int = setting(64, "Size of z (CPU size; official: 100).", min=1)
+    width: int = setting(16, "Filters of the first encoder convolution (doubling per level; "
+                         "CPU size; official: 32).", min=1)
+    hidden: int = setting(128, "Units of the experts' dense layers and LSTMs (CPU size; "
+                          "official: 512).", min=1)
     num_attributes: int = setting(18, "Attributes per image (CelebA: 18 of 40).", min=1)
     recurrent: bool = setting(True, "video: an LSTM after each frame encoder (seed 000, III.B).")
-    n_past: int = setting(5, "video: context frames of a prediction.", min=1)
-    n_future: int = setting(10, "video: training clips are n_past + n_future frames.", min=1)
-    n_eval: int = setting(30, "video: frames, context included, of summaries and serving.",
+    n_past: int = setting(2, "video: context frames of a prediction.", min=1)
+    n_future: int = setting(8, "video: training clips are n_past + n_future frames.", min=1)
+    n_eval: int = setting(16, "video: frames, context included, of summaries and serving.",
                           min=2)
     every_nth: int = setting(1, "video: temporal stride of training clips.", min=1)
     frame_channels: int = setting(3, "video: channels the model sees (1: grey).",
@@ -134,8 +141,9 @@ class MVAEConfig(Settings):
     lambda_attributes: float = setting(10.0, "lambda of the attributes (official: 10).",
                                        min=0.0)
     beta: float = setting(1.0, "Weight of the KL term after annealing.", min=0.0)
-    kl_anneal_steps: int = setting(32560, "Steps of linear KL annealing from 0 (official: 20 "
-                                   "epochs of CelebA at batch 100); 0: none.", min=0)
+    kl_anneal_steps: int = setting(500, "Steps of linear KL annealing from 0 (CPU size; "
+                                   "official: 32560, 20 epochs of CelebA at batch 100); "
+                                   "0: none.", min=0)
     random_subsets: int = setting(0, "k: random subsets of modalities per step besides the "
                                   "joint and single ELBOs.", min=0)
     predict_from: str = setting("mean", "z of a prediction: the posterior mean or a draw.",

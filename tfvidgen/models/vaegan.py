@@ -45,11 +45,16 @@ from tfvidgen.settings import setting
 
 @dataclasses.dataclass(frozen=True)
 class VAEGANConfig(MVAEConfig):
-    """VAE-GAN (Larsen et al. 2016: z 128, batch 64, RMSProp 3e-4; official CelebA gamma 1e-6)."""
-    batch_size: int = setting(64, "Clips (video) or images per step (Larsen et al.: 64).", min=1)
-    latent_dim: int = setting(128, "Size of z (Larsen et al.: 128).", min=1)
-    disc_width: int = setting(32, "Filters of the discriminators' first convolution "
-                              "(32, 128, 256, 256 at 32).", min=1)
+    """VAE-GAN (Larsen et al. 2016: z 128, batch 64, RMSProp 3e-4; official CelebA gamma 1e-6).
+
+    Sizes default to CPU size as MVAE's (``bin/train --model=vaegan`` with no other flag
+    trains on the built-in data); Larsen et al.'s are in configs/vaegan_celeba.cfg.
+    """
+    batch_size: int = setting(8, "Clips (video) or images per step (CPU size; Larsen et al.: "
+                              "64, configs/vaegan_celeba.cfg).", min=1)
+    latent_dim: int = setting(64, "Size of z (CPU size; Larsen et al.: 128).", min=1)
+    disc_width: int = setting(16, "Filters of the discriminators' first convolution "
+                              "(w, 4w, 8w, 8w; CPU size; Larsen et al.: 32).", min=1)
     gamma: float = setting(1e-6, "Weight of L_llike against L_GAN in the decoders' loss "
                            "(official CelebA: 1e-6).", min=0.0)
     gan_loss: str = setting("minimax", "The decoders' and discriminators' GAN losses "
