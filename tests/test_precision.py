@@ -71,7 +71,7 @@ def _finite_losses(trainer_metrics):
     return trainer_metrics and all(np.isfinite(v) for v in trainer_metrics.values())
 
 
-def _train(name, run_dir, precision_name="mixed_bfloat16", extra=()):
+def _train(name, run_dir, precision_name="mixed_bfloat16", extra=(), strategy=None):
     from tfvidgen.train.loop import Trainer
     args = [*TINY[name], *COMMON, f"--precision={precision_name}", *extra]
     try:
@@ -81,7 +81,7 @@ def _train(name, run_dir, precision_name="mixed_bfloat16", extra=()):
     data = experiment.build_training_data(values)
     task = experiment.build_task(values, experiment.data_spec(data, values["image_size"]), config)
     trainer = Trainer(task, data, experiment.train_config(values, config),
-                      tf.distribute.get_strategy())
+                      strategy or tf.distribute.get_strategy())
     metrics = trainer.train()
     from tfvidgen.train.checkpoints import atomic_write
     atomic_write(experiment.flags_file(str(run_dir)), experiment.run_file_text(values, config))
@@ -169,8 +169,10 @@ def test_bfloat16_export_keeps_the_float32_signatures(tmp_path):
                for v in out.values())
 
 
-def test_mixed_float16_trains_with_loss_scaling(tmp_path):
-    trainer, metrics = _train("mocogan", tmp_path / "run", "mixed_float16")
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_mixed_float16_trains_with_loss_scaling(replicas, tmp_path, cpu_strategy):
+    trainer, metrics = _train("mocogan", tmp_path / "run", "mixed_float16",
+                              strategy=cpu_strategy(replicas))
     assert trainer.current_step == 2 and _finite_losses(metrics), metrics
     scales = [precision.loss_scale_of(o) for o in trainer.task.optimizers().values()]
     assert scales and all(s is not None for s in scales)
@@ -186,3 +188,22 @@ def test_cpu_report_and_the_one_line_warning(monkeypatch, capsys):
     assert not precision.warn_if_emulated("float32")
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "AVX512_BF16" in err
+
+
+def test_loss_scale_unscales_and_skips_non_finite_steps():
+    from tfvidgen.models import base
+    w = tf.Variable([1.0, 2.0])
+    optimizer = keras.optimizers.SGD(0.1)
+    optimizer.build([w])
+    scale = precision.attach_loss_scale(optimizer)
+    assert precision.loss_scale_of(optimizer) is scale
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(w * w)
+    base.apply_gradients(optimizer, tape, loss, [w])
+    np.testing.assert_allclose(w.numpy(), [0.8, 1.6], rtol=1e-6)  # the unscaled step
+    assert float(scale.scale) == 2.0 ** 15
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(w * w) * np.inf
+    base.apply_gradients(optimizer, tape, loss, [w])
+    np.testing.assert_allclose(w.numpy(), [0.8, 1.6], rtol=1e-6)  # skipped
+    assert float(scale.scale) == 2.0 ** 14

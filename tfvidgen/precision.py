@@ -212,10 +212,31 @@ class LossScale:
         if transform is not None:
             grads = transform(grads)
 
-        def update():
-            optimizer.apply_gradients(zip(grads, variables))
-            return tf.constant(True)
-        tf.cond(finite, update, lambda: tf.constant(False))
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        live = [v for _, v in pairs]
+
+        def update(gradients):
+            optimizer.apply_gradients(zip(gradients, live))
+
+        def skip():
+            return tf.constant(False)
+
+        if tf.__internal__.distribute.strategy_supports_no_merge_call():
+            tf.cond(finite, lambda: (update([g for g, _ in pairs]), tf.constant(True))[1],
+                    skip)
+        else:
+            # As Keras' LossScaleOptimizer: the cond runs in cross-replica context (a
+            # branch that calls merge_call, as apply_gradients does, cannot be a cond
+            # in replica context), the update in each replica.
+            def cross_replica(distribution, finite, gradients):
+                finite = distribution.experimental_local_results(finite)[0]
+
+                def apply():
+                    distribution.extended.call_for_each_replica(update, args=(gradients,))
+                    return tf.constant(True)
+                tf.cond(finite, apply, skip)
+            tf.distribute.get_replica_context().merge_call(
+                cross_replica, args=(finite, [g for g, _ in pairs]))
         grow = tf.logical_and(finite, self.good_steps >= self.growth_steps - 1)
         self.scale.assign(tf.where(finite, tf.where(grow, scale * 2.0, scale), scale * 0.5))
         self.good_steps.assign(tf.where(finite, tf.where(grow, tf.constant(0, tf.int64),
