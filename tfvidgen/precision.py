@@ -11,8 +11,7 @@ checkpoint restores into a bfloat16 build and back).
 What stays float32:
   * the outputs of every network called from outside another network
     (``_install_float32_boundary``): cast to float32 at the network
-    boundary, so the Task's losses, gradient
-    penalties, KL terms, classifier softmaxes, sampling code and the
+    boundary, so the Task's losses, gradient penalties, KL terms, classifier softmaxes, sampling code and the
     exported uint8 conversion see float32 whatever the policy;
   * BatchNorm statistics and the variables (Keras);
   * the gradient step (``base.apply_gradients``): under mixed_float16 the
@@ -154,8 +153,10 @@ def _install_float32_boundary() -> None:
 
 def bind(task, name: Optional[str]) -> None:
     """Binds ``task`` (constructed under ``policy(name)``) to the precision: its
-    ``build`` runs under the policy, then casts every network's outputs to
-    float32 and, for mixed_float16, gives each optimizer a dynamic loss scale."""
+    ``build`` runs under the policy (with a one-line warning where bfloat16 is
+    emulated) and, for mixed_float16, gives each optimizer a dynamic loss scale.
+    A mixed precision also installs the float32 network boundary (once per
+    process). ``task.precision`` names the precision."""
     name = check(name or DEFAULT)
     task.precision = name
     if name == DEFAULT:
