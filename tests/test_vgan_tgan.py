@@ -1,11 +1,12 @@
 """vgan and tgan (seed 004's baselines): shapes, mask composition, SVC, training, export."""
+import json
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import ROOT, tiny_data
+from helpers import ROOT, run_python, tiny_data
 from tfvidgen import export, registry
 from tfvidgen.data import textured_shapes
 from tfvidgen.models import vgan_tgan
@@ -35,10 +36,24 @@ def _trainer(name, model_dir, strategy, max_steps=2, **overrides):
     return trainer
 
 
+_PARSE = """
+import dataclasses, json, sys
+from tfvidgen import experiment
+print(json.dumps({cfg: dataclasses.asdict(experiment.parse_command(["--flagfile=" + cfg])[1])
+                  for cfg in sys.argv[1:]}))
+"""
+
+
 def test_paper_defaults():
     v, t = vgan_tgan.VGANConfig(), vgan_tgan.TGANConfig()
+    # VGAN's batch and clip length default to CPU size; the paper configs carry 64 and 32.
     assert (v.batch_size, v.num_frames, v.latent_dim, v.mask_penalty, v.learning_rate,
-            v.beta1, v.weight_stddev) == (64, 32, 100, 0.1, 2e-4, 0.5, 0.01)
+            v.beta1, v.weight_stddev) == (8, 16, 100, 0.1, 2e-4, 0.5, 0.01)
+    paths = ["configs/vgan_golf.cfg", "configs/vgan_ucf101.cfg", "configs/tgan_ucf101.cfg"]
+    parsed = json.loads(run_python("-c", _PARSE, *paths).stdout.splitlines()[-1])
+    for path in paths[:2]:
+        assert (parsed[path]["batch_size"], parsed[path]["num_frames"]) == (64, 32), path
+    assert (parsed[paths[2]]["batch_size"], parsed[paths[2]]["num_frames"]) == (32, 16)
     assert (t.batch_size, t.num_frames, t.z0_dim, t.z1_dim, t.learning_rate, t.svc_every,
             t.critic_constraint, t.n_critic) == (32, 16, 100, 100, 5e-5, 5, "svc", 1)
     with pytest.raises(ValueError, match="power of two"):
