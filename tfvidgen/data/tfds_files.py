@@ -30,7 +30,8 @@ from tfvidgen.data.sources import DatasetMissingError
 def layout(name: str, version: str) -> str:
     """The expected files of a prepared TFDS copy of ``name`` (e.g. "lsun/tower")."""
     builder = name.split("/")[0]
-    return f"<data_dir>/{name}/{version}/{builder}-train.tfrecord-00000-of-000NN (and dataset_info.json)"
+    return (f"<data_dir>/{name}/{version}/{builder}-train.tfrecord-00000-of-000NN "
+            f"(and dataset_info.json)")
 
 
 def how_to_build(name: str, version: str) -> str:
