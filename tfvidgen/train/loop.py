@@ -390,6 +390,9 @@ class Trainer:
             # runs: left to interpreter exit, its destructor waits for a
             # numpy_function call whose thread Python no longer lets run (a hang).
             traceback.clear_frames(e.__traceback__)
+            # This frame is in the traceback of what is raised below: drop its
+            # reference too, or the error itself keeps the iterator alive.
+            iterator = None  # noqa: F841
             stop = pipeline.data_error(self.data)
             if stop is not None:
                 raise DataStopError(str(stop)) from None
