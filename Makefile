@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.tfvidgen-installed
-PYTEST_ARGS ?=
+# Two pytest workers (pytest-xdist), each test module on one worker: the
+# suite is mostly single-threaded tracing, so 2 workers fill 2 cores.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: quickstart test install benchmark clean
 
