@@ -274,7 +274,36 @@ class _LevelView:
         return self.network.level_variables(self.task.level, self.fade)
 
 
-class ProgressiveVideoGAN(base.Task):
+class GeneratorCritic:
+    """One generator, one critic, one Adam each (settings learning_rate, beta1,
+    beta2; PGGAN's epsilon 1e-8): the accessors every such Task repeats."""
+
+    def build_adam_optimizers(self):
+        self.generator_optimizer = self._adam()
+        self.discriminator_optimizer = self._adam()
+        self.generator_optimizer.build(self.generator.trainable_variables)
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    def _adam(self):
+        c = self.config
+        return keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1, beta_2=c.beta2,
+                                     epsilon=1e-8)
+
+    def networks(self):
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def generator_networks(self):
+        return {"generator": self.generator}
+
+    def exported_networks(self):
+        return {"generator": self.generator}
+
+    def optimizers(self):
+        return {"generator": self.generator_optimizer,
+                "discriminator": self.discriminator_optimizer}
+
+
+class ProgressiveVideoGAN(GeneratorCritic, base.Task):
     """Shared by pgvgan, pgswgan (progressive) and swgan (``progressive = False``)."""
 
     config_class = PGVGANConfig
@@ -346,30 +375,9 @@ class ProgressiveVideoGAN(base.Task):
         levels = None if self.progressive else [len(self.shapes) - 1]
         nets.build_all_levels(self.generator, self.discriminator, c.latent_dim, channels,
                               fade=self.progressive, levels=levels)
-        self.generator_optimizer = self._adam()
-        self.discriminator_optimizer = self._adam()
-        self.generator_optimizer.build(self.generator.trainable_variables)
-        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+        self.build_adam_optimizers()
         self.fading = False
         self.build_generator_ema()
-
-    def _adam(self):
-        c = self.config
-        return keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1, beta_2=c.beta2,
-                                     epsilon=1e-8)
-
-    def networks(self):
-        return {"generator": self.generator, "discriminator": self.discriminator}
-
-    def generator_networks(self):
-        return {"generator": self.generator}
-
-    def exported_networks(self):
-        return {"generator": self.generator}
-
-    def optimizers(self):
-        return {"generator": self.generator_optimizer,
-                "discriminator": self.discriminator_optimizer}
 
     # Training --------------------------------------------------------------------------
     def fade_reals(self, videos):

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import keras
 import tensorflow as tf
 
 from tfvidgen import losses, registry
 from tfvidgen.models import adversarial, base, video_gan
-from tfvidgen.models.progressive import PROJECTION_UPDATES, swgan_critic
+from tfvidgen.models.progressive import PROJECTION_UPDATES, GeneratorCritic, swgan_critic
 from tfvidgen.nets import swgan_resnet
 from tfvidgen.settings import Settings, setting
 
@@ -52,7 +51,7 @@ class SWGANImageConfig(Settings):
 
 
 @registry.register_task("swgan_image")
-class SWGANImage(base.Task):
+class SWGANImage(GeneratorCritic, base.Task):
     """SWGAN on single frames with 2D ResNets (the repository's non-progressive model)."""
 
     config_class = SWGANImageConfig
@@ -69,29 +68,8 @@ class SWGANImage(base.Task):
             riemannian=c.swgan_projection_update == "riemannian")
         base.build_by_calling(self.generator, [c.latent_dim])
         base.build_by_calling(self.discriminator, [size, size, channels])
-        self.generator_optimizer = self._adam()
-        self.discriminator_optimizer = self._adam()
-        self.generator_optimizer.build(self.generator.trainable_variables)
-        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+        self.build_adam_optimizers()
         self.build_generator_ema()
-
-    def _adam(self):
-        c = self.config
-        return keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1, beta_2=c.beta2,
-                                     epsilon=1e-8)
-
-    def networks(self):
-        return {"generator": self.generator, "discriminator": self.discriminator}
-
-    def generator_networks(self):
-        return {"generator": self.generator}
-
-    def exported_networks(self):
-        return {"generator": self.generator}
-
-    def optimizers(self):
-        return {"generator": self.generator_optimizer,
-                "discriminator": self.discriminator_optimizer}
 
     def train_step(self, batch, step, rng, global_batch_size):
         c, d = self.config, self.discriminator
