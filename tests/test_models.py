@@ -94,6 +94,22 @@ def test_rjgan_residual_is_the_gru_output_by_default_and_a_projection_as_an_opti
     assert dense is not None and dense.kernel.shape == (8, 8)
 
 
+@pytest.mark.parametrize("name", ["mocogan", "rmocogan", "rjgan"])
+def test_motion_initial_state_is_normal_by_default_and_zeros_as_an_option(name):
+    normal, _ = tiny_task(name)
+    zeros, _ = tiny_task(name, motion_initial_state="zeros")
+    a = normal.draw_codes(StatelessNoise(3), 4, 6)
+    b = zeros.draw_codes(StatelessNoise(3), 4, 6)
+    assert float(tf.math.reduce_std(a.motion_state)) > 0.5  # h(0) ~ N(0, I), official MoCoGAN
+    np.testing.assert_array_equal(b.motion_state.numpy(), 0.0)
+    # The other codes of the same noise stream do not depend on the setting.
+    np.testing.assert_array_equal(a.content.numpy(), b.content.numpy())
+    np.testing.assert_array_equal(a.motion_noise.numpy(), b.motion_noise.numpy())
+    zeros.build()
+    video = zeros.sample(StatelessNoise(3), 2, 6).numpy()
+    assert video.shape == (2, 6, 16, 16, 3) and np.all(np.isfinite(video))
+
+
 def test_rjgan_summary_frame_term_follows_its_period():
     task, data = tiny_task("rjgan", summary_frame_period=2)
     task.build()

@@ -47,6 +47,11 @@ class GANConfig(Settings):
         "gru", "RJGAN: delta(t) is the GRU cell's output (seed 003, section 4.1), or "
         "'projection': a linear map of it (residuals not confined to the GRU's range).",
         choices=("gru", "projection"))
+    motion_initial_state: str = setting(
+        "normal", "Initial state h(0) of the motion GRU R_M: 'normal', h(0) ~ N(0, I) as the "
+        "official MoCoGAN code draws it; 'zeros', h(0) = 0, so that the first frames are not "
+        "pulled by a random start state the GRU then forgets (the papers do not say).",
+        choices=("normal", "zeros"))
     summary_frame_period: int = setting(
         1, "RJGAN: show summary frames G_I(mu) to D_I every this many steps.", min=1)
     share_fakes: bool = setting(

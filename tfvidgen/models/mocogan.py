@@ -27,7 +27,7 @@ class MoCoGAN(video_gan.VideoGANTask):
         c = self.config
         category = self.draw_category(noise, batch_size)
         return Codes(content=noise.normal([batch_size, c.content_dim], stddev=c.prior_stddev),
-                     motion_state=noise.normal([batch_size, c.motion_dim]),
+                     motion_state=self.draw_motion_state(noise, batch_size, c.motion_dim),
                      motion_noise=noise.normal([batch_size, num_frames, c.motion_dim]),
                      category=category)
 

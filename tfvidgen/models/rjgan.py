@@ -64,7 +64,7 @@ class RJGAN(video_gan.VideoGANTask):
         c = self.config
         category = self.draw_category(noise, batch_size)
         return Codes(content=noise.normal([batch_size, c.latent_dim], stddev=c.prior_stddev),
-                     motion_state=noise.normal([batch_size, c.latent_dim]),
+                     motion_state=self.draw_motion_state(noise, batch_size, c.latent_dim),
                      motion_noise=noise.normal([batch_size, num_frames, c.noise_dim]),
                      category=category)
 

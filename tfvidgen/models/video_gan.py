@@ -169,6 +169,15 @@ class VideoGANTask(base.Task):
             return None
         return tf.cast(noise.uniform([batch_size], 0, self.num_categories, dtype=tf.int64), tf.int32)
 
+    def draw_motion_state(self, noise, batch_size, units):
+        """h(0) of the motion GRU (``--motion_initial_state``): N(0, I), or zeros.
+
+        The normal draw is made in both cases, so the other codes drawn after
+        it from the same noise stream do not depend on the setting.
+        """
+        h0 = noise.normal([batch_size, units])
+        return tf.zeros_like(h0) if self.config.motion_initial_state == "zeros" else h0
+
     def _with_category(self, z, codes: Codes):
         if not self.num_categories:
             return z
