@@ -93,3 +93,15 @@ def test_multi_worker_strategy_from_tf_config(tmp_path, monkeypatch):
     run("train", "--model=mocogan", *TINY, "--max_steps=2", "--strategy=multi_worker",
         f"--model_dir={run_dir}")
     assert os.path.exists(os.path.join(run_dir, "checkpoints", "ckpt-2.index"))
+
+
+def test_a_second_parse_in_one_process_starts_from_the_defaults():
+    from absl import flags
+    from tfvidgen.cli.common import parse_flags_or_fail
+    fv = flags.FlagValues()
+    flags.DEFINE_string("baseline", "", "", flag_values=fv)
+    flags.DEFINE_integer("iterations", 8, "", flag_values=fv)
+    parse_flags_or_fail(fv, ["tool", "--baseline=torch", "--iterations=2"], "doc")
+    assert fv.baseline == "torch" and fv.iterations == 2
+    parse_flags_or_fail(fv, ["tool", "--iterations=3"], "doc")
+    assert fv.baseline == "" and fv.iterations == 3  # not the first run's --baseline

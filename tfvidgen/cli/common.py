@@ -55,11 +55,15 @@ def fail(message: str) -> None:
 
 def parse_flags_or_fail(flag_values, argv, doc: str) -> None:
     """Parses flags for tools that do not use absl.app: --help prints ``doc``,
-    a bad flag or a stray argument exits with a one-line error."""
+    a bad flag or a stray argument exits with a one-line error. Flags not in
+    ``argv`` take their defaults, also when a tool runs twice in one process
+    (an earlier run's values do not leak into the next)."""
     from absl import flags
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
         print(doc + "\nflags:\n" + flag_values.get_help())
         sys.exit(0)
+    if flag_values.is_parsed():  # a second run in one process starts from the defaults
+        flag_values.unparse_flags()
     try:
         rest = flag_values(argv)
     except flags.Error as e:
