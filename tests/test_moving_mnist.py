@@ -281,3 +281,26 @@ def test_deterministic_colored_variant_has_exact_bouncing_trajectories():
     assert bounces > 0
     frames = source.render(source.metadata(0), range(3))
     assert frames[..., 2].max() == 0 and frames[..., 0].max() > 0 and frames[..., 1].max() > 0
+
+
+def test_class_is_the_first_digit_where_it_can_be_told_apart():
+    """drnet_classify's labels (seed 002, 5.2.2): a video's class is its first digit's,
+    the red one when coloured; grey two-digit videos have no class."""
+    values = {"dataset": "moving_mnist_color", "image_size": 32, "split": "test", "seed": 0,
+              "synthetic_identities": 1, "synthetic_takes": 1, "synthetic_video_length": 4,
+              "data_dir": None}
+    colored = experiment.build_source(values)
+    assert colored.class_names == tuple("0123456789")
+    labels = [colored.label(i) for i in range(40)]
+    assert labels == [int(colored.metadata(i).labels[0]) for i in range(40)]
+    assert len(set(labels)) > 3 and all(0 <= y <= 9 for y in labels)
+    # The red channel of frame 0 is the first digit alone: its glyph, at its position.
+    meta = colored.metadata(5)
+    (x, y), d = meta.positions[0, 0], colored.digit_size
+    red = colored.render(meta, [0])[0, y:y + d, x:x + d, 0]
+    glyph = colored.digits.glyph(meta.digits[0])
+    np.testing.assert_array_equal(red, glyph)
+    grey = experiment.build_source({**values, "dataset": "moving_mnist"})
+    assert grey.class_names == () and grey.label(0) == -1
+    single = experiment.build_source({**values, "dataset": "smmnist1"})
+    assert single.class_names and single.label(2) == int(single.metadata(2).labels[0])

@@ -21,7 +21,10 @@ Overlapping digits add up, clipped at 255 (the official ``x[x > 1] = 1``).
 Every video carries its metadata (``metadata(index)``): the digits used,
 their classes, the position (x, y of the digit box's top-left corner) and
 velocity of each digit at every frame and the collision frames, consistent
-with the pixels (``render`` draws frames from metadata alone).
+with the pixels (``render`` draws frames from metadata alone). A video's
+class (``label``, for bin/drnet_classify and bin/train_evaluator) is its
+first digit's where that digit can be told apart: one-digit and coloured
+variants (digit 0 is the red one); grey two-digit videos have none.
 
 Video ``index`` of a split is a pure function of (seed, split, index), so a
 dataset of a million sequences costs nothing until a sequence is read, and
@@ -432,6 +435,9 @@ class StochasticMovingMNIST(VideoSource):
         self.velocity, self.dynamics = velocity, dynamics
         self.max_speed = int(max_speed or max(1, round(4 * self.image_size / 64)))
         self.colored = bool(colored)
+        # A video's class is its first digit's (the red one when coloured): well defined
+        # only when that digit can be told apart, so grey two-digit variants have none.
+        self.class_names = DIGIT_CLASSES if (self.num_digits == 1 or self.colored) else ()
         self.table = velocity_table(self.max_speed, velocity)
         if digits is None:
             digits = (mnist_digits(data_dir, split, self.digit_size) if data_dir else
@@ -452,7 +458,11 @@ class StochasticMovingMNIST(VideoSource):
         return np.full(len(self), self.video_length, np.int64)
 
     def label(self, index: int) -> int:
-        return -1
+        """The class (0-9) of the video's first digit (red when coloured), or -1 where
+        the digits cannot be told apart (grey, two digits)."""
+        if not self.class_names:
+            return -1
+        return int(self.metadata(index).labels[0])
 
     def describe(self, index: int) -> str:
         return f"{self.name}/{self.split}[{index}]"
@@ -504,6 +514,8 @@ class StochasticMovingMNIST(VideoSource):
             raise IndexError(f"{self.describe(index)} has {self.video_length} frames")
         return self.render(self.metadata(index), frame_indices)
 
+
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
 # Digit colours of the coloured variants (red, green, blue, then mixtures).
 COLORS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255))

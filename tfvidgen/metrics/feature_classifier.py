@@ -13,6 +13,7 @@ vectors with a trained DRNet task (``drnet`` or ``drnet_lstm``);
 """
 from __future__ import annotations
 
+import itertools
 from typing import Dict, Optional
 
 import keras
@@ -63,10 +64,10 @@ def video_features(task, source: VideoSource, which: str, num_frames: int,
     if which not in ("pose", "content"):
         raise ValueError(f"features must be 'pose' or 'content', got {which!r}")
     span = (num_frames - 1) * every_nth + 1
-    indices = [i for i in range(len(source))
-               if source.label(i) >= 0 and source.num_frames(i) >= span]
-    if max_videos:
-        indices = indices[:max_videos]
+    # Stop at max_videos: a generated source (Moving MNIST) can hold a million videos.
+    usable = (i for i in range(len(source))
+              if source.label(i) >= 0 and source.num_frames(i) >= span)
+    indices = list(itertools.islice(usable, max_videos or None))
     if not indices:
         raise ValueError(f"{source.name}: no labelled videos of >= {span} frames "
                          "(the classifier needs a dataset with classes, e.g. kth)")
