@@ -135,6 +135,29 @@ def test_json_and_plot(tmp_path):
     prediction.plot({"one": single}, str(tmp_path / "one.png"))
 
 
+def test_curves_of_several_reports_in_one_plot(tmp_path):
+    """Figure 6.5's overlay: curves read back from bin/evaluate reports draw the same
+    figure as the results they came from."""
+    seqs = _sequences()
+    stochastic = prediction.best_of_n(_stochastic(seqs), seqs, N_PAST, N_FUTURE, num_samples=5)
+    single = prediction.best_of_n(_stochastic(seqs), seqs[:1], N_PAST, N_FUTURE, num_samples=2)
+    paths = {}
+    for name, result in (("lp", stochastic), ("one", single)):
+        paths[name] = str(tmp_path / f"{name}.json")
+        with open(paths[name], "w") as f:
+            json.dump({"metrics": {}, "details": {"ssim": result.summary()}}, f)
+    loaded = {name: prediction.load_summary(path) for name, path in paths.items()}
+    assert loaded["lp"]["ssim"]["per_timestep"] == stochastic.summary()["ssim"]["per_timestep"]
+    direct = prediction.plot({"lp": stochastic, "one": single}, str(tmp_path / "a.png"),
+                             trained_horizon=N_PAST + 2)
+    read = prediction.plot_summaries(loaded, str(tmp_path / "b.png"), trained_horizon=N_PAST + 2)
+    assert open(direct, "rb").read() == open(read, "rb").read()
+    with open(tmp_path / "fd.json", "w") as f:
+        json.dump({"metrics": {}, "details": {"fd": {}}}, f)
+    with pytest.raises(ValueError, match="--metrics=ssim"):
+        prediction.load_summary(str(tmp_path / "fd.json"))
+
+
 def test_bad_inputs():
     seqs = _sequences()
     with pytest.raises(ValueError, match="expected"):

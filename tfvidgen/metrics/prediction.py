@@ -196,20 +196,45 @@ def plot(results: Dict[str, PredictionResult], path: str, trained_horizon: Optio
       trained_horizon: draw a vertical bar at the last frame the model was
         trained to predict (the seed's figures 6.8 and 6.9).
     """
+    return plot_summaries({label: r.summary() for label, r in results.items()}, path,
+                          trained_horizon, title)
+
+
+def load_summary(report_path: str, key: str = "ssim") -> dict:
+    """The curves of a ``bin/evaluate`` report's prediction protocol (``details[key]``),
+    for ``plot_summaries``: several runs' curves in one figure (Figure 6.5)."""
+    with open(report_path) as f:
+        report = json.load(f)
+    details = report.get("details", {})
+    if key not in details or "ssim" not in details[key]:
+        raise ValueError(f"{report_path} has no {key!r} prediction curves: evaluate the run "
+                         "with bin/evaluate --metrics=ssim")
+    return details[key]
+
+
+def plot_summaries(summaries: Dict[str, dict], path: str,
+                   trained_horizon: Optional[int] = None, title: str = "") -> str:
+    """``plot`` from ``PredictionResult.summary()`` dicts (e.g. ``load_summary`` of
+    several reports): label -> summary."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    def array(values):   # JSON writes NaN as null
+        return np.array([np.nan if v is None else v for v in values], np.float64)
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for label, result in results.items():
-        x = np.arange(result.n_past + 1, result.n_past + result.n_future + 1)
-        for ax, values in zip(axes, (result.ssim, result.psnr)):
-            mean, half = mean_ci(values)
-            line, = ax.plot(x, mean, marker=".", label=f"{label} (n={result.num_sequences})")
-            if np.all(np.isfinite(half)):
-                ax.fill_between(x, mean - half, mean + half, alpha=0.25,
-                                color=line.get_color(), linewidth=0)
-    from matplotlib.ticker import MaxNLocator
+    for label, summary in summaries.items():
+        x = summary["protocol"]["timesteps"]
+        n = summary["protocol"]["num_sequences"]
+        for ax, name in zip(axes, ("ssim", "psnr")):
+            curve = summary[name]
+            mean = array(curve["per_timestep"])
+            low, high = array(curve["ci_low"]), array(curve["ci_high"])
+            line, = ax.plot(x, mean, marker=".", label=f"{label} (n={n})")
+            if np.all(np.isfinite(low)) and np.all(np.isfinite(high)):
+                ax.fill_between(x, low, high, alpha=0.25, color=line.get_color(), linewidth=0)
     for ax, name in zip(axes, ("SSIM", "PSNR (dB)")):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("time step (frame index)")
