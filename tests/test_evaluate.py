@@ -10,6 +10,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from helpers import ROOT, TINY_GAN_FLAGS, run_bin, tiny_data, tiny_task
 from tfvidgen import evaluate, experiment
+from tfvidgen.data import pipeline
+from tfvidgen.evaluate.context import real_clips
+from tfvidgen.metrics import prediction
 from tfvidgen.train.loop import TrainConfig, Trainer
 
 TINY = TINY_GAN_FLAGS
@@ -179,6 +182,14 @@ def test_prediction_protocol_with_a_fake_predictor(tmp_path):
     assert details["protocol"]["num_sequences"] == 6
     assert len(details["ssim"]["per_timestep"]) == 4 and len(details["psnr"]["ci_high"]) == 4
     assert details["ssim"]["mean"] == pytest.approx(report["metrics"]["ssim_bestof5_3p4f"])
+    # The still reference: the last context frame repeated, scored on the same sequences.
+    still = details["copy_last_frame"]
+    assert still["protocol"]["num_samples"] == 1 and still["protocol"]["num_sequences"] == 6
+    clips = real_clips(pipeline.split_sources(data.videos, seed=0), 6, 7, 0) / 127.5 - 1.0
+    expected = prediction.best_of_n(prediction.copy_last_frame, clips.astype(np.float32), 3, 4,
+                                    num_samples=1).summary()
+    np.testing.assert_allclose(still["psnr"]["per_timestep"], expected["psnr"]["per_timestep"],
+                               rtol=1e-5)
     with open(report["files"]["prediction_plot"], "rb") as f:
         assert f.read(4) == b"\x89PNG"
     assert os.path.exists(report["files"]["prediction_examples"])

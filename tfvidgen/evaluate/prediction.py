@@ -4,6 +4,8 @@ Held-out sequences of P + F frames: the predictor continues the first P
 (real) frames N times and the best sample by SSIM (or PSNR) is kept;
 ``ssim_bestof<N>_<P>p<F>f`` and ``psnr_...`` are the means over frames and
 sequences, with per-timestep curves and 95% CIs in the report and a PNG.
+The report's ``copy_last_frame`` holds the same curves for the last context
+frame repeated, the floor a predictor should clear (also in the PNG).
 """
 from __future__ import annotations
 
@@ -46,16 +48,21 @@ def prediction_protocol(ctx: Context, spec=None):
                                   num_samples=num_samples, seed=cfg.seed,
                                   batch_size=cfg.batch_size, select_by=cfg.prediction_select_by,
                                   keep_examples=8)
+    # The floor every predictor should clear: the last context frame, repeated.
+    still = prediction.best_of_n(prediction.copy_last_frame, sequences, n_past, n_future,
+                                 num_samples=1, batch_size=cfg.batch_size)
     tag = f"bestof{num_samples}_{n_past}p{n_future}f"
     summary = result.summary()
     scalars = {f"ssim_{tag}": summary["ssim"]["mean"], f"psnr_{tag}": summary["psnr"]["mean"]}
     details = {**summary, "names": list(scalars), "test_sequences": desc,
-               "distinct_videos": min(len(source), cfg.num_test_sequences)}
+               "distinct_videos": min(len(source), cfg.num_test_sequences),
+               "copy_last_frame": still.summary()}
     files = {}
     plot = ctx.path("prediction")
     if plot:
         trained = ctx.values.get("n_future") if ctx.values.get("n_past") == n_past else None
-        prediction.plot({f"{ctx.sampler.name} ({result.label})": result}, plot,
+        prediction.plot({f"{ctx.sampler.name} ({result.label})": result,
+                         "last context frame repeated": still}, plot,
                         trained_horizon=(n_past + trained) if trained else None)
         files["prediction_plot"] = plot
         with open(plot, "rb") as f:

@@ -250,6 +250,13 @@ def plot_summaries(summaries: Dict[str, dict], path: str,
     return path
 
 
+def copy_last_frame(context, num_future, seed=None):
+    """The still baseline as a ``predict_fn``: the last context frame, repeated."""
+    del seed
+    context = np.asarray(context)
+    return np.repeat(context[:, -1:], int(num_future), axis=1)
+
+
 def task_predictor(task) -> Callable:
     """``predict_fn`` from a Task with ``predict(context_frames, num_future, noise)``."""
     import tensorflow as tf
