@@ -15,9 +15,10 @@ integer velocities in {-M..M}^2 (M = 4 at 64x64, scaled with the frame size):
   likely) and later ones from the same table with the invalid directions
   given zero probability and the rest renormalised;
 * ``dynamics="deterministic"`` is the classic Moving MNIST: the velocity's
-  component normal to the wall is reflected. With integer speeds every
-  video is periodic (32 frames at 32x32, 64 at 64x64): the frame one
-  period after the context is the context's (docs/reproduction.md).
+  component normal to the wall is reflected. Integer speeds make the
+  videos periodic once the digits have touched a wall: at 32x32 with a
+  period of 32 (or 16) frames, at 64x64 mostly of 32 to 352 frames
+  (docs/reproduction.md).
 
 Overlapping digits add up, clipped at 255 (the official ``x[x > 1] = 1``).
 Every video carries its metadata (``metadata(index)``): the digits used,
