@@ -465,20 +465,20 @@ class StochasticMovingMNIST(VideoSource):
         the digits cannot be told apart (grey, two digits)."""
         if not self.class_names:
             return -1
-        return int(self.metadata(index).labels[0])
+        # Digit 0 is the video's first draw: no trajectory is simulated for a label
+        # (the pipeline asks for it beside every clip it reads).
+        return self.digits.label(self._draw_digit(self._video_rng(index)))
 
     def describe(self, index: int) -> str:
         return f"{self.name}/{self.split}[{index}]"
 
     def metadata(self, index: int) -> Trajectories:
         """The digits and trajectories of video ``index`` (no pixels drawn)."""
-        if not 0 <= index < len(self):
-            raise IndexError(f"{self.describe(index)}: {len(self)} videos")
-        rng = np.random.default_rng([self.seed, self.split_id, int(index), 0x5D])
+        rng = self._video_rng(index)
         limit = self.image_size - self.digit_size
         digits, tracks = [], []
         for _ in range(self.num_digits):
-            digits.append(int(rng.integers(len(self.digits))))
+            digits.append(self._draw_digit(rng))
             tracks.append(simulate(rng, self.video_length, limit, self.table,
                                    self.dynamics == "deterministic"))
         return Trajectories(
@@ -487,6 +487,15 @@ class StochasticMovingMNIST(VideoSource):
             positions=np.stack([t[0] for t in tracks], axis=1),
             velocities=np.stack([t[1] for t in tracks], axis=1),
             collisions=np.stack([t[2] for t in tracks], axis=1))
+
+    def _video_rng(self, index: int) -> np.random.Generator:
+        """The generator of video ``index``: digit 0, its track, digit 1, its track, ..."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"{self.describe(index)}: {len(self)} videos")
+        return np.random.default_rng([self.seed, self.split_id, int(index), 0x5D])
+
+    def _draw_digit(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(len(self.digits)))
 
     def glyphs(self, index: int) -> np.ndarray:
         """uint8 [N, d, d]: the digits of video ``index``."""
